@@ -1,0 +1,42 @@
+"""detectkit: object detection, fine-tuning, face recognition and live video in one package.
+
+The public API is re-exported here and imported lazily, so ``import detectkit`` is
+fast and does not load torch until a model is made.
+
+Example:
+    >>> import detectkit
+    >>> detectkit.Detections.empty().xyxy.shape
+    (0, 4)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Detections": "detectkit.detections",
+    "Detector": "detectkit.detection.detector",
+    "PredictOptions": "detectkit.detection.base",
+    "load_image": "detectkit.images",
+    "resolve_weights": "detectkit.weights",
+    "DetectKitError": "detectkit.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'detectkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

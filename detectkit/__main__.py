@@ -1,0 +1,7 @@
+"""``python -m detectkit`` = the ``detectkit`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,196 @@
+"""torchvision's detection models (Faster R-CNN, RetinaNet, FCOS, SSD, SSDlite, Mask/Keypoint R-CNN boxes).
+
+Three ways to get one:
+
+* a builder name with COCO weights: ``"fasterrcnn_resnet50_fpn"`` (weights found by
+  :mod:`detectkit.weights`, class names from the weights' metadata, torchvision's COCO ids);
+* a builder name with ``weights=None``: untrained (tests, training from scratch);
+* a detectkit checkpoint (see :mod:`detectkit.checkpoint`): fine-tuned weights and class names,
+  class ids 0-based in the checkpoint's ``classes``.
+
+Example:
+    >>> import torch
+    >>> backend = TorchvisionBackend("fasterrcnn_mobilenet_v3_large_320_fpn", torch.device("cpu"), weights=None)
+    >>> backend.names[1]
+    'person'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..detections import Detections
+from ..errors import ModelError, WeightsFormatError
+from ..weights import load_torch_file, resolve_weights
+from .base import PredictOptions
+
+__all__ = ["TorchvisionBackend", "detection_builders", "build_model", "coco_names", "preprocess"]
+
+
+def detection_builders() -> list[str]:
+    """Names of torchvision's detection model builders.
+
+    Example:
+        >>> "fasterrcnn_resnet50_fpn" in detection_builders()
+        True
+    """
+    import torchvision
+    from torchvision.models import detection
+
+    return sorted(torchvision.models.list_models(module=detection))
+
+
+def coco_names(builder: str) -> dict[int, str]:
+    """``{label: name}`` for a builder's COCO weights (from the weights' own metadata; no download)."""
+    from torchvision.models import get_model_weights
+
+    categories = get_model_weights(builder).DEFAULT.meta["categories"]
+    return {i: name for i, name in enumerate(categories) if name not in ("__background__", "N/A")}
+
+
+def build_model(builder: str, num_classes: int, **kwargs: Any) -> Any:
+    """An untrained torchvision detector with ``num_classes`` outputs (background included).
+
+    No weights are downloaded: neither the detector's nor the backbone's.
+    """
+    import torchvision
+
+    if builder not in detection_builders():
+        raise ModelError(f"unknown torchvision detection builder {builder!r}; known: {', '.join(detection_builders())}")
+    kwargs.setdefault("weights_backbone", None)
+    return torchvision.models.get_model(builder, weights=None, num_classes=num_classes, **kwargs)
+
+
+def preprocess(image: np.ndarray, device: Any) -> Any:
+    """BGR uint8 HWC array -> RGB float CHW tensor in [0, 1] on ``device`` (converted there)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
+    return tensor.permute(2, 0, 1).flip(0).float().div_(255.0)
+
+
+class TorchvisionBackend:
+    """A torchvision detection model behind detectkit's backend interface."""
+
+    family = "torchvision"
+
+    def __init__(
+        self,
+        spec: str | os.PathLike | Checkpoint,
+        device: Any,
+        *,
+        weights: str | os.PathLike | None = "DEFAULT",
+        builder_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        import torch
+
+        self.device = device
+        self.checkpoint: Checkpoint | None = None
+        if not isinstance(spec, Checkpoint) and Path(os.fspath(spec)).is_file():
+            spec = load_checkpoint(spec)
+        if isinstance(spec, Checkpoint):
+            ckpt = self.checkpoint = spec
+            self.builder = ckpt.builder
+            self.model = build_model(ckpt.builder, len(ckpt.classes) + 1, **ckpt.builder_kwargs)
+            _load_state(self.model, ckpt.state_dict, ckpt.path or Path("<checkpoint>"))
+            self.names = {i: name for i, name in enumerate(ckpt.classes)}
+            self.label_offset = 1  # torchvision label 1 is classes[0]
+            self.default_imgsz: int | None = ckpt.imgsz
+            self.source = str(ckpt.path)
+        else:
+            text = os.fspath(spec)
+            self.builder = text
+            self.model = build_model(text, 91, **(builder_kwargs or {}))
+            self.names = coco_names(text)
+            self.label_offset = 0
+            self.default_imgsz = None
+            self.source = text
+            if weights is not None:
+                path = resolve_weights(text if weights == "DEFAULT" else weights, family="torchvision")
+                _load_state(self.model, load_torch_file(path, what="state dict"), path)
+                self.source = str(path)
+        self.model.eval().to(device)
+        self._torch = torch
+        self._base_size = _transform_size(self.model)
+
+    # ------------------------------------------------------------------ thresholds
+    def _apply(self, options: PredictOptions) -> int:
+        """Set the model's own thresholds; returns how many boxes to ask for before class filtering."""
+        per_image = options.max_det if options.classes is None else max(options.max_det, 1000)
+        holder = getattr(self.model, "roi_heads", self.model)  # R-CNNs keep them on roi_heads
+        holder.score_thresh = options.conf
+        holder.nms_thresh = options.iou
+        holder.detections_per_img = per_image
+        transform = self.model.transform
+        size = options.imgsz or self.default_imgsz
+        if size is None:
+            transform.min_size, transform.max_size, transform.fixed_size = self._base_size
+        elif self._base_size[2] is not None:  # SSD: fixed square input
+            transform.fixed_size = (size, size)
+        else:
+            transform.min_size, transform.max_size = (size,), size
+        return per_image
+
+    def predict(self, images: Sequence[np.ndarray], options: PredictOptions) -> list[Detections]:
+        torch = self._torch
+        self._apply(options)
+        tensors = [preprocess(image, self.device) for image in images]
+        autocast = torch.autocast("cuda", dtype=torch.float16) if options.half and self.device.type == "cuda" else _null()
+        with torch.inference_mode(), autocast:
+            outputs = self.model(tensors)
+        results = []
+        for image, output in zip(images, outputs):
+            labels = output["labels"] - self.label_offset
+            keep = output["scores"] >= options.conf
+            if options.classes is not None:
+                keep &= torch.isin(labels, torch.as_tensor(options.classes, device=labels.device))
+            boxes = output["boxes"][keep][: options.max_det]
+            det = Detections(
+                xyxy=boxes.float().cpu().numpy(),
+                confidence=output["scores"][keep][: options.max_det].float().cpu().numpy(),
+                class_id=labels[keep][: options.max_det].cpu().numpy(),
+                names=self.names,
+                image_shape=image.shape[:2],
+            )
+            results.append(det)
+        return results
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _transform_size(model: Any) -> tuple[tuple[int, ...], int, Any]:
+    transform = model.transform
+    return tuple(transform.min_size), transform.max_size, getattr(transform, "fixed_size", None)
+
+
+def _load_state(model: Any, state: Any, path: Path) -> None:
+    if not isinstance(state, dict) or not state:
+        raise WeightsFormatError(f"{path}: expected a state dict (a mapping of parameter names to tensors)")
+    if "model" in state and isinstance(state["model"], dict):  # torchvision reference-script checkpoints
+        state = state["model"]
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).strip().splitlines()
+        detail = next((line.strip() for line in first if "size mismatch" in line), first[0] if first else "")
+        raise WeightsFormatError(f"{path}: weights do not fit {type(model).__name__}: {detail}") from exc
+    problems = []
+    if result.missing_keys:
+        problems.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
+    if result.unexpected_keys:
+        problems.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
+    if problems:
+        raise WeightsFormatError(
+            f"{path}: weights do not fit {type(model).__name__}: parameters " + "; ".join(problems)
+        )

@@ -1,0 +1,86 @@
+"""YOLO through ultralytics: ``.pt`` checkpoints (pretrained or fine-tuned), ``.yaml``
+architectures (untrained), and exported files ultralytics runs (``.onnx``, ``.torchscript``, ...).
+
+Example:
+    >>> # backend = UltralyticsBackend("yolo11n.pt", device=torch.device("cpu"))
+    >>> # backend.predict([bgr_image], PredictOptions(conf=0.3))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._ultralytics_env import import_ultralytics
+from ..detections import Detections
+from ..errors import WeightsFormatError
+from ..weights import resolve_weights
+from .base import PredictOptions
+
+__all__ = ["UltralyticsBackend", "looks_like_yolo_config"]
+
+
+def looks_like_yolo_config(spec: str) -> bool:
+    """A model architecture YAML (``yolov8n.yaml``): built untrained, no weights file needed."""
+    return str(spec).lower().endswith((".yaml", ".yml"))
+
+
+class UltralyticsBackend:
+    """One ultralytics ``YOLO`` model behind detectkit's backend interface."""
+
+    family = "ultralytics"
+
+    def __init__(self, spec: str | os.PathLike, device: Any) -> None:
+        ultralytics = import_ultralytics()
+        text = os.fspath(spec)
+        source: str = text if looks_like_yolo_config(text) and not Path(text).is_file() else str(resolve_weights(text, family="ultralytics"))
+        try:
+            self.model = ultralytics.YOLO(source, task="detect")
+        except Exception as exc:
+            raise WeightsFormatError(f"{source}: ultralytics could not load this model ({type(exc).__name__}: {exc})") from exc
+        task = getattr(self.model, "task", "detect")
+        if task != "detect":
+            raise WeightsFormatError(f"{source}: is a YOLO '{task}' model; detectkit's Detector needs a 'detect' model")
+        self.source = source
+        self.device = device
+        self.names = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self._device_arg = _device_arg(device)
+        self._fixed_imgsz = _exported_imgsz(self.model)
+
+    def predict(self, images: Sequence[np.ndarray], options: PredictOptions) -> list[Detections]:
+        kwargs: dict[str, Any] = {
+            "conf": options.conf,
+            "iou": options.iou,
+            "max_det": options.max_det,
+            "device": self._device_arg,
+            "half": options.half,
+            "verbose": False,
+            "save": False,
+        }
+        imgsz = options.imgsz or self._fixed_imgsz
+        if imgsz is not None:
+            kwargs["imgsz"] = imgsz
+        if options.classes is not None:
+            kwargs["classes"] = list(options.classes)
+        results = self.model.predict(list(images), **kwargs)
+        return [Detections.from_ultralytics(r) for r in results]
+
+
+def _device_arg(device: Any) -> str:
+    if device.type == "cuda":
+        return str(device.index or 0)
+    return device.type
+
+
+def _exported_imgsz(model: Any) -> int | None:
+    """Exported files (ONNX...) have a fixed input size, written in their metadata."""
+    overrides = getattr(model, "overrides", {}) or {}
+    imgsz = overrides.get("imgsz")
+    if isinstance(imgsz, (list, tuple)) and imgsz:
+        return int(max(imgsz))
+    if isinstance(imgsz, int):
+        return imgsz
+    return None

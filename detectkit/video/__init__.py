@@ -1,0 +1,1 @@
+"""Video: sources, the pipeline, the annotator and sinks."""

@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite.
+
+Tests never touch the network or the user's caches: downloads are off
+(``DETECTKIT_OFFLINE=1``), detectkit's weights cache and ultralytics' settings live
+in a temporary folder, and matplotlib draws off-screen.
+
+Data from ``../shared`` (beside the repository) is used where present; tests that need
+it skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_session_tmp = Path(tempfile.mkdtemp(prefix="detectkit-tests-"))
+os.environ["DETECTKIT_OFFLINE"] = "1"
+os.environ["DETECTKIT_CACHE"] = str(_session_tmp / "cache")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", str(_session_tmp / "ultralytics"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.pop("DETECTKIT_WEIGHTS", None)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DETECTKIT_SHARED", REPO.parent / "shared"))
+SHARED_ONNX = SHARED / "weights" / "yolov8n_int8.onnx"
+
+
+def need_shared(relative: str) -> Path:
+    """Path inside ../shared, or skip the test with the reason."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data beside the repository), which is absent here")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return need_shared("")
+
+
+@pytest.fixture(scope="session")
+def coco_onnx() -> Path:
+    """The real COCO-trained YOLOv8n (int8 ONNX) from ../shared/weights."""
+    return need_shared("weights/yolov8n_int8.onnx")
+
+
+@pytest.fixture(scope="session")
+def yolo_onnx_detector(coco_onnx: Path):
+    from detectkit import Detector
+
+    return Detector(coco_onnx, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (a person, a face) as BGR uint8."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.coffee()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.chelsea()[:, :, ::-1])
