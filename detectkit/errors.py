@@ -23,6 +23,7 @@ __all__ = [
     "DatasetError",
     "GalleryError",
     "SourceError",
+    "OutputError",
 ]
 
 
@@ -64,3 +65,7 @@ class GalleryError(DetectKitError):
 
 class SourceError(DetectKitError, OSError):
     """A video source could not be opened or was lost."""
+
+
+class OutputError(DetectKitError, OSError):
+    """An output (video file, JSON lines file, window) could not be opened or written."""
