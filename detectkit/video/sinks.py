@@ -1,0 +1,281 @@
+"""Where processed frames go: an OpenCV window, a video file, JSON lines, or your callback.
+
+A sink has three calls: ``open(info)`` once with the source's :class:`SourceInfo`,
+``write(result, image)`` per frame (``image`` is the annotated frame, or ``None`` for sinks
+whose ``needs_image`` is false), and ``close()``, which the pipeline always calls, after an
+error or Ctrl-C too, so files are complete: a video file is finalised (playable), a JSON
+lines file holds whole lines only. ``write`` returning ``False`` stops the pipeline (the
+window does that on ``q`` or Esc).
+
+Example:
+    >>> from detectkit.video.sinks import make_sink
+    >>> type(make_sink("out.mp4")).__name__, type(make_sink("out.jsonl")).__name__
+    ('VideoWriterSink', 'JsonLinesSink')
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ..errors import OutputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import FrameResult
+    from .sources import SourceInfo
+
+__all__ = ["Sink", "VideoWriterSink", "JsonLinesSink", "WindowSink", "CallbackSink", "make_sink", "letterbox", "FOURCC_BY_SUFFIX"]
+
+FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+class Sink:
+    """Base class (and protocol) of sinks; see the module docstring."""
+
+    needs_image = True
+
+    def open(self, info: "SourceInfo") -> None:
+        """Called once before the first frame."""
+
+    def write(self, result: "FrameResult", image: np.ndarray | None) -> bool | None:
+        """Take one frame; return ``False`` to stop the pipeline."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish outputs. Called exactly once per ``open``, whatever happened."""
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Fit ``image`` into ``size`` (width, height), keeping its aspect ratio, padded with black.
+
+    Example:
+        >>> import numpy as np
+        >>> letterbox(np.full((100, 100, 3), 255, np.uint8), (200, 100)).shape
+        (100, 200, 3)
+    """
+    import cv2
+
+    width, height = size
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
+class VideoWriterSink(Sink):
+    """Write annotated frames to a video file with OpenCV (``.mp4``: MPEG-4 part 2, ``.avi``: MJPEG).
+
+    The file is opened at the first frame, with that frame's size and the source's frame
+    rate (``fps`` overrides it; 25 when nobody knows). Frames of another size (a camera that
+    switched resolution) are letterboxed into the first size and counted in ``resized``.
+    ``close()`` finalises the file, so it plays even when the run ended with Ctrl-C.
+
+    Args:
+        path: the output file; its folder is created.
+        fps: frame rate written in the file.
+        fourcc: codec (default from the suffix, see ``FOURCC_BY_SUFFIX``).
+
+    Example:
+        >>> # pipeline.run(VideoWriterSink("annotated.mp4"))
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fps: float | None = None, fourcc: str | None = None) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.fourcc = fourcc or FOURCC_BY_SUFFIX.get(self.path.suffix.lower(), "mp4v")
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self.resized = 0
+        self._writer: Any = None
+        self._source_fps: float | None = None
+
+    def open(self, info: "SourceInfo") -> None:
+        self._source_fps = info.fps
+
+    def _start(self, width: int, height: int) -> None:
+        import cv2
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fps = float(self.fps or self._source_fps or 25.0)
+        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), fps, (width, height))
+        if not writer.isOpened():
+            raise OutputError(f"{self.path}: OpenCV could not open a {self.fourcc!r} video writer here (try a .avi or .mp4 name)")
+        self._writer, self.size, self.fps = writer, (width, height), fps
+
+    def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:
+        if image is None:
+            raise OutputError(f"{self.path}: VideoWriterSink needs the frame image")
+        if self._writer is None:
+            self._start(image.shape[1], image.shape[0])
+        assert self.size is not None
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = letterbox(image, self.size)
+            self.resized += 1
+        self._writer.write(image)
+        self.frames += 1
+        return True
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class JsonLinesSink(Sink):
+    """One JSON object per frame and line: frame index, times, detections and faces.
+
+    Each line is written whole and flushed, so an interrupted run leaves only complete lines.
+
+    Args:
+        target: a path, ``"-"`` for stdout, or an open text file (not closed by the sink).
+
+    Example:
+        >>> # pipeline.run(JsonLinesSink("detections.jsonl")); then: [json.loads(l) for l in open(...)]
+    """
+
+    needs_image = False
+
+    def __init__(self, target: str | os.PathLike | IO[str]) -> None:
+        self.target = target
+        self.lines = 0
+        self._handle: IO[str] | None = None
+        self._owned = False
+
+    def open(self, info: "SourceInfo") -> None:
+        if isinstance(self.target, io.TextIOBase) or hasattr(self.target, "write"):
+            self._handle = self.target  # type: ignore[assignment]
+        elif str(self.target) == "-":
+            self._handle = sys.stdout
+        else:
+            path = Path(self.target)  # type: ignore[arg-type]
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write the JSON lines file ({exc.strerror or exc})") from exc
+            self._owned = True
+
+    def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:
+        assert self._handle is not None, "open() the sink first"
+        self._handle.write(result.to_json() + "\n")
+        self._handle.flush()
+        self.lines += 1
+        return True
+
+    def close(self) -> None:
+        if self._handle is not None and self._owned:
+            self._handle.close()
+        self._handle = None
+
+
+class WindowSink(Sink):
+    """Show frames in an OpenCV window; ``q`` or Esc (or closing the window) stops the pipeline.
+
+    Must run in the main thread on some systems (macOS): the pipeline calls sinks from the
+    thread that called ``run()``.
+
+    Example:
+        >>> # pipeline.run(WindowSink("detectkit"))
+    """
+
+    def __init__(self, title: str = "detectkit", *, max_size: tuple[int, int] | None = (1280, 720)) -> None:
+        self.title = title
+        self.max_size = max_size
+        self._shown = False
+
+    def open(self, info: "SourceInfo") -> None:
+        import cv2
+
+        try:
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise OutputError(
+                "cannot open a window: this OpenCV has no GUI support or there is no display "
+                f"(opencv-python-headless, or no DISPLAY); save to a file with --save instead ({exc.msg.strip() if hasattr(exc, 'msg') else exc})"
+            ) from exc
+
+    def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:
+        import cv2
+
+        if image is None:
+            raise OutputError("WindowSink needs the frame image")
+        if not self._shown and self.max_size is not None:
+            h, w = image.shape[:2]
+            scale = min(1.0, self.max_size[0] / w, self.max_size[1] / h)
+            cv2.resizeWindow(self.title, int(w * scale), int(h * scale))
+        cv2.imshow(self.title, image)
+        self._shown = True
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), ord("Q"), 27):
+            return False
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:
+            return False
+
+    def close(self) -> None:
+        import cv2
+
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+
+class CallbackSink(Sink):
+    """Call ``fn(result, image)`` for each frame; ``fn`` returning ``False`` stops the pipeline.
+
+    Args:
+        fn: the callback.
+        needs_image: draw the annotated image for it (``False``: ``image`` is ``None``, cheaper).
+
+    Example:
+        >>> # pipeline.run(CallbackSink(lambda result, image: print(result.index, result.detections.labels)))
+    """
+
+    def __init__(self, fn: Callable[["FrameResult", np.ndarray | None], Any], *, needs_image: bool = True) -> None:
+        self.fn = fn
+        self.needs_image = needs_image
+
+    def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:
+        return self.fn(result, image) is not False
+
+
+def make_sink(spec: Any) -> Sink:
+    """A sink from a short spec: a :class:`Sink`, a callable, ``"window"``, a ``.jsonl`` or a video path.
+
+    Raises:
+        OutputError: a path whose suffix is neither JSON lines nor a known video container.
+
+    Example:
+        >>> type(make_sink("window")).__name__, type(make_sink(print)).__name__
+        ('WindowSink', 'CallbackSink')
+    """
+    if isinstance(spec, Sink):
+        return spec
+    if isinstance(spec, str) and spec in ("window", "show"):
+        return WindowSink()
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        suffix = Path(text).suffix.lower()
+        if text == "-" or suffix in JSON_SUFFIXES:
+            return JsonLinesSink(text)
+        if suffix in FOURCC_BY_SUFFIX:
+            return VideoWriterSink(text)
+        raise OutputError(f"{text}: unknown output type; use .mp4/.avi/.mov/.mkv for video or .jsonl for JSON lines")
+    if callable(spec):
+        return CallbackSink(spec)
+    raise OutputError(f"cannot use {type(spec).__name__} as a sink: give a Sink, a callable, 'window' or a file path")

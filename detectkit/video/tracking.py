@@ -1,0 +1,136 @@
+"""Multi-object tracking: glue between :class:`~detectkit.Detections` and ultralytics' ByteTrack.
+
+The tracker itself is ultralytics' ``BYTETracker`` (``ultralytics.trackers.byte_tracker``),
+maintained upstream; this module only feeds it detectkit boxes and writes the track ids it
+returns back into ``Detections.tracker_id``. Boxes keep their detected coordinates; boxes
+not (yet) on a confirmed track get ``-1``. ByteTrack's assignment needs the small ``lap``
+package (a detectkit dependency); it is checked up front so ultralytics never tries to
+install it at run time.
+
+Example:
+    >>> import numpy as np
+    >>> from detectkit import Detections
+    >>> from detectkit.video.tracking import ByteTracker
+    >>> tracker = ByteTracker()
+    >>> ids = []
+    >>> for step in range(3):
+    ...     box = np.array([[10 + 5 * step, 10, 60 + 5 * step, 90]])
+    ...     ids.append(tracker.update(Detections(box, [0.9], [0], {0: "person"})).tracker_id.tolist())
+    >>> ids
+    [[1], [1], [1]]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..detections import Detections
+from ..errors import ModelError
+
+__all__ = ["ByteTracker", "TrackerConfig"]
+
+
+@dataclass
+class TrackerConfig:
+    """ByteTrack's settings (ultralytics' ``bytetrack.yaml`` defaults).
+
+    Attributes:
+        track_high_thresh: boxes at least this confident are matched first.
+        track_low_thresh: boxes between this and ``track_high_thresh`` are matched second (ByteTrack's trick).
+        new_track_thresh: an unmatched box at least this confident starts a track.
+        track_buffer: frames a lost track is kept to be found again.
+        match_thresh: largest matching cost (1 - IoU, fused with the score) accepted.
+        fuse_score: fuse detection scores into the matching cost.
+    """
+
+    track_high_thresh: float = 0.25
+    track_low_thresh: float = 0.1
+    new_track_thresh: float = 0.25
+    track_buffer: int = 30
+    match_thresh: float = 0.8
+    fuse_score: bool = True
+
+
+def _bytetrack_class() -> Any:
+    if importlib.util.find_spec("lap") is None:
+        raise ModelError("tracking needs the 'lap' package (ByteTrack's assignment solver): pip install lap")
+    from .._ultralytics_env import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    return BYTETracker
+
+
+class _Boxes:
+    """The slice of ultralytics' ``Boxes`` that BYTETracker reads: ``conf``, ``cls``, ``xywh``, ``xyxy``, masks."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
+        self.xyxy, self.conf, self.cls = xyxy, conf, cls
+        self.xywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, index: Any) -> "_Boxes":
+        return _Boxes(self.xyxy[index], self.conf[index], self.cls[index])
+
+
+class ByteTracker:
+    """Give detections stable track ids across frames (ByteTrack via ultralytics).
+
+    Feed it every frame of one video, in order (``update`` with empty detections when a
+    frame has none, so lost tracks age). When the frame size changes, the tracker starts
+    over (boxes from before no longer line up). One tracker per stream.
+
+    Args:
+        config: a :class:`TrackerConfig` (or keyword overrides of it).
+
+    Example:
+        >>> # tracker = ByteTracker(track_buffer=60); tracked = tracker.update(detector(frame))
+    """
+
+    def __init__(self, config: TrackerConfig | None = None, **overrides: Any) -> None:
+        self.config = TrackerConfig(**{**asdict(config or TrackerConfig()), **overrides})
+        self._cls = _bytetrack_class()
+        self._tracker = self._cls(SimpleNamespace(tracker_type="bytetrack", **asdict(self.config)))
+        self._shape: tuple[int, int] | None = None
+        self.resets = 0
+
+    def reset(self) -> None:
+        """Forget every track (ids start again at 1)."""
+        self._tracker.reset()
+        self._tracker.reset_id()
+        self.resets += 1
+
+    def update(self, detections: Detections, image_shape: tuple[int, int] | None = None) -> Detections:
+        """Track one frame's detections; returns them with ``tracker_id`` set (``-1``: no track yet).
+
+        Args:
+            detections: this frame's boxes.
+            image_shape: ``(height, width)`` of the frame (default: ``detections.image_shape``);
+                a change from the previous frame resets the tracker.
+        """
+        shape = image_shape or detections.image_shape
+        if shape is not None:
+            shape = (int(shape[0]), int(shape[1]))
+            if self._shape is not None and shape != self._shape:
+                self.reset()
+            self._shape = shape
+        boxes = _Boxes(detections.xyxy.astype(np.float32), detections.confidence.astype(np.float32), detections.class_id.astype(np.float32))
+        output = self._tracker.update(boxes, None)
+        ids = np.full(len(detections), -1, np.int64)
+        if len(output):
+            output = np.asarray(output)
+            ids[output[:, -1].astype(np.int64)] = output[:, 4].astype(np.int64)
+        return detections.with_extras(tracker_id=ids)
+
+    @property
+    def active_tracks(self) -> int:
+        """Tracks currently followed (confirmed, not lost)."""
+        return sum(1 for t in self._tracker.tracked_stracks if t.is_activated)
