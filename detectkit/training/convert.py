@@ -1,0 +1,130 @@
+"""Convert datasets between YOLO, COCO and VOC, and lay out any dataset for the ultralytics trainer.
+
+Example:
+    >>> # convert("coco_data/", "yolo", "yolo_data/")          # -> Path("yolo_data/data.yaml")
+    >>> # to_ultralytics_yaml(train_ds, val_ds, "runs/x/data")  # -> Path("runs/x/data/data.yaml")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from ..errors import DatasetError
+from .datasets import DataSpec, DetectionDataset, list_splits, load_dataset, load_splits
+from .formats._common import ImagesMode
+
+__all__ = ["convert", "to_ultralytics_yaml", "write_dataset"]
+
+Format = Literal["yolo", "coco", "voc"]
+
+
+def write_dataset(
+    dataset: DetectionDataset, fmt: Format, out_dir: str | os.PathLike, *, split: str | None = None,
+    images: ImagesMode = "symlink", overwrite: bool = False,
+) -> Path:
+    """Write one split in ``fmt`` under ``out_dir`` (the standard layout of each format).
+
+    * yolo: ``out/images/<split>``, ``out/labels/<split>``, ``out/data.yaml`` (returned);
+    * coco: ``out/images/<split>``, ``out/annotations/instances_<split>.json``; returns ``out``;
+    * voc: ``out/JPEGImages``, ``out/Annotations``, ``out/ImageSets/Main/<split>.txt``; returns ``out``.
+    """
+    split = split or dataset.split or "train"
+    out = Path(out_dir).expanduser().resolve()
+    if fmt == "yolo":
+        from .formats.yolo import write_yolo
+
+        return write_yolo(dataset, out, split=split, images=images, overwrite=overwrite)
+    if fmt == "coco":
+        from .formats.coco import write_coco
+
+        write_coco(dataset, out / "annotations" / f"instances_{split}.json", image_dir=out / "images" / split, images=images)
+        return out
+    if fmt == "voc":
+        from .formats.voc import write_voc
+
+        return write_voc(dataset, out, split=split, images=images)
+    raise DatasetError(f"unknown dataset format {fmt!r}; detectkit writes 'yolo', 'coco' and 'voc'")
+
+
+def convert(
+    src: str | os.PathLike,
+    to: Format,
+    out_dir: str | os.PathLike,
+    *,
+    images: ImagesMode = "symlink",
+    val_fraction: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Convert every split of a dataset to another format.
+
+    Args:
+        src: any dataset :func:`~detectkit.training.datasets.load_dataset` reads.
+        to: ``"yolo"``, ``"coco"`` or ``"voc"``.
+        out_dir: where to write (made if needed).
+        images: ``"symlink"`` (default), ``"copy"`` or ``"hardlink"``: how images get into ``out_dir``.
+        val_fraction: when ``src`` has no val split, make one of this share (reproducible with ``seed``).
+        seed: seed for that split.
+        overwrite: replace stale files in folders detectkit made before.
+
+    Returns:
+        What to pass to ``load_dataset`` or a trainer: ``data.yaml`` for YOLO, the folder otherwise.
+
+    Raises:
+        DatasetError: ``src`` fails validation (nothing is written then).
+
+    Example:
+        >>> # convert("voc_data/", "yolo", "yolo_data/", val_fraction=0.2)
+    """
+    available = list_splits(src)
+    if val_fraction is not None and "val" not in available:
+        train, val = load_splits(src, val_fraction=val_fraction, seed=seed)
+        parts = {"train": train, "val": val}
+    else:
+        parts = {split: load_dataset(src, split) for split in available}  # all loaded before anything is written
+    result = Path(out_dir)
+    for split, dataset in parts.items():
+        result = write_dataset(dataset, to, out_dir, split=split, images=images, overwrite=overwrite)
+    return result
+
+
+def to_ultralytics_yaml(
+    train: DataSpec,
+    val: DataSpec,
+    out_dir: str | os.PathLike,
+    *,
+    images: ImagesMode = "symlink",
+) -> Path:
+    """Lay out train and val as YOLO data for the ultralytics trainer and return its data YAML.
+
+    Whatever the source format (YOLO, COCO, VOC, Penn-Fudan, or datasets built in memory), the
+    labels ultralytics reads are exactly the validated boxes in ``train``/``val`` (skipped images
+    and boxes stay out; ignore regions are not written). Images are symlinked (copied where
+    links are not allowed). ``out_dir`` is detectkit's own working folder: stale files from an
+    earlier call are replaced.
+
+    Args:
+        train, val: datasets or dataset paths (read with ``load_dataset(spec, "train"/"val")``).
+        out_dir: the folder to write (``images/``, ``labels/``, ``data.yaml``).
+        images: ``"symlink"``, ``"copy"`` or ``"hardlink"``.
+
+    Raises:
+        DatasetError: the two sets have different class names.
+
+    Example:
+        >>> # train, val = load_splits("voc_data/"); to_ultralytics_yaml(train, val, "runs/a/data")
+    """
+    from .formats.yolo import MARKER, write_yolo
+
+    train_ds = load_dataset(train, "train")
+    val_ds = load_dataset(val, "val")
+    if list(train_ds.names) != list(val_ds.names):
+        raise DatasetError(f"train and val have different class names: {train_ds.names} vs {val_ds.names}")
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if not any(out.iterdir()) or (out / MARKER).is_file():
+        (out / "data.yaml").unlink(missing_ok=True)  # a fresh YAML: names may have changed since last time
+    write_yolo(train_ds, out, split="train", images=images, overwrite=True)
+    return write_yolo(val_ds, out, split="val", images=images, overwrite=True)

@@ -1,0 +1,208 @@
+"""What the format readers and writers share: raw label records -> validated Samples, image placement."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+
+from ...errors import DatasetError
+from ...images import IMAGE_SUFFIXES
+from ..datasets import DetectionDataset, Sample
+from ..validate import ValidationReport, check_boxes, check_duplicates, probe_images, record_probe
+
+ImagesMode = Literal["symlink", "copy", "hardlink"]
+
+
+@dataclass
+class RawImage:
+    """One image's labels as a reader found them, before validation.
+
+    ``boxes`` rows are ``x1, y1, x2, y2`` in pixels, or ``cx, cy, w, h`` in 0..1 when
+    ``normalized`` (YOLO). ``skip`` is set when the reader already found the labels unusable.
+    """
+
+    image_path: Path
+    label_path: Path | None = None
+    boxes: list[list[float]] = field(default_factory=list)
+    class_id: list[float] = field(default_factory=list)
+    lines: list[int | None] = field(default_factory=list)
+    where: list[str] | None = None
+    ignore: list[bool] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # (width, height) the annotation says, if it says
+    normalized: bool = False
+    skip: bool = False
+
+    def add(self, box: Sequence[float], cls: float, line: int | None = None, ignore: bool = False, where: str | None = None) -> None:
+        self.boxes.append([float(v) for v in box])
+        self.class_id.append(float(cls))
+        self.lines.append(line)
+        self.ignore.append(bool(ignore))
+        if where is not None:
+            if self.where is None:
+                self.where = [""] * (len(self.boxes) - 1)
+            self.where.append(where)
+        elif self.where is not None:
+            self.where.append("")
+
+
+def assemble(
+    raws: Sequence[RawImage],
+    names: Sequence[str],
+    report: ValidationReport,
+    *,
+    root: Path | None,
+    split: str | None,
+    fmt: str,
+) -> DetectionDataset:
+    """Validate raw records (images probed, boxes checked) and build the dataset; problems go to ``report``."""
+    report.images_checked += len(raws)
+    keep = check_duplicates(raws, report, split)
+    raws = [raws[i] for i in keep]
+    probes = probe_images([r.image_path for r in raws])
+    samples: list[Sample] = []
+    for raw, probe in zip(raws, probes):
+        if not record_probe(report, raw.image_path, probe):
+            continue
+        width, height = int(probe[0]), int(probe[1])  # type: ignore[index]
+        if raw.size is not None and all(raw.size) and tuple(raw.size) != (width, height):
+            report.add(
+                "size_mismatch", raw.label_path or raw.image_path, None,
+                f"annotated as {raw.size[0]}x{raw.size[1]}, but {raw.image_path.name} is {width}x{height}",
+            )
+            continue
+        boxes = np.asarray(raw.boxes, dtype=np.float64).reshape(-1, 4)
+        if raw.normalized and len(boxes):
+            cx, cy, w, h = boxes.T
+            boxes = np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], 1)
+        xyxy, ids, kept, usable = check_boxes(
+            boxes, np.asarray(raw.class_id, dtype=np.float64), width=width, height=height, num_classes=len(names),
+            file=raw.label_path or raw.image_path, lines=raw.lines, report=report, where=raw.where,
+        )
+        if raw.skip or not usable:
+            continue
+        ignore = np.asarray(raw.ignore, dtype=bool)[kept] if len(kept) else np.zeros(0, bool)
+        samples.append(
+            Sample(
+                image_path=raw.image_path,
+                xyxy=xyxy[~ignore],
+                class_id=ids[~ignore],
+                width=width,
+                height=height,
+                ignore_xyxy=xyxy[ignore],
+                ignore_class_id=ids[ignore],
+                label_path=raw.label_path,
+            )
+        )
+    report.images_kept += len(samples)
+    report.boxes_kept += sum(len(s) for s in samples)
+    report.background_images += sum(1 for s in samples if len(s) == 0)
+    if not samples:
+        where = f"split '{split}' of {root}" if split else str(root)
+        report.add("no_images", root, None, f"{where}: none of the {len(raws)} images is usable")
+    return DetectionDataset(names=list(names), samples=samples, root=root, split=split, format=fmt, report=report)
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def images_in(folder: Path, recursive: bool = True) -> list[Path]:
+    """Image files under a folder, sorted."""
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and is_image(p))
+
+
+def unique_names(paths: Sequence[Path], taken: Iterable[str] = ()) -> list[str]:
+    """A distinct file name per path: the name itself, else prefixed by parent folders, else numbered.
+
+    Example:
+        >>> unique_names([Path("a/x.jpg"), Path("b/x.jpg"), Path("c/y.jpg")])
+        ['a_x.jpg', 'b_x.jpg', 'y.jpg']
+    """
+    from collections import Counter
+
+    counts = Counter(p.name.lower() for p in paths)
+    used = {t.lower() for t in taken}
+    out: list[str] = []
+    for path in paths:
+        name = path.name
+        if counts[name.lower()] > 1:
+            name = f"{path.parent.name}_{path.name}" if path.parent.name else path.name
+        stem, suffix, n = Path(name).stem, Path(name).suffix, 1
+        while name.lower() in used:
+            name, n = f"{stem}_{n}{suffix}", n + 1
+        used.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def place_image(source: Path, target: Path, mode: ImagesMode) -> None:
+    """Put ``source`` at ``target`` as a symlink, hard link or copy (nothing to do if it already is that file)."""
+    if target.exists() or target.is_symlink():
+        if _same_file(source, target) or (mode == "copy" and filecmp.cmp(source, target, shallow=False)):
+            return
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "symlink":
+        try:
+            target.symlink_to(source.resolve())
+            return
+        except OSError:  # no symlinks here (Windows without the privilege): copy instead
+            pass
+    elif mode == "hardlink":
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    elif mode != "copy":
+        raise ValueError(f"images must be 'symlink', 'copy' or 'hardlink', not {mode!r}")
+    shutil.copy2(source, target)
+
+
+def prepare_dir(folder: Path, keep: set[str], suffixes: tuple[str, ...], overwrite: bool, what: str) -> None:
+    """Make ``folder``; files in it with ``suffixes`` not named in ``keep`` are stale: removed with ``overwrite``, else an error."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = sorted(
+        p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and p.suffix.lower() in suffixes and p.name not in keep
+    )
+    if stale and not overwrite:
+        raise DatasetError(
+            f"{folder}: already holds {len(stale)} {what} that are not part of this dataset "
+            f"(e.g. {stale[0].name}); write to an empty folder or pass overwrite=True to replace them"
+        )
+    for path in stale:
+        path.unlink()
+
+
+def format_number(value: float) -> str:
+    """Shortest text for a coordinate that keeps 1/1000 pixel: ``12.0 -> '12'``, ``12.34567 -> '12.346'``."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def dataset_names_file(root: Path) -> list[str] | None:
+    """Class names from a ``classes.txt`` / ``labels.txt`` / ``obj.names`` / ``names.txt`` in ``root``."""
+    for name in ("classes.txt", "labels.txt", "obj.names", "names.txt"):
+        path = root / name
+        if path.is_file():
+            try:
+                names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DatasetError(f"{path}: cannot read the class names ({exc})") from exc
+            if names:
+                return names
+    return None

@@ -1,0 +1,231 @@
+"""COCO json (``images``, ``annotations`` with ``bbox = [x, y, w, h]`` in pixels, ``categories``).
+
+Class names are the categories in id order, so class ``i`` is the i-th smallest category id
+(COCO's 80 classes come out in the usual 0..79 order). ``iscrowd`` annotations become ignore
+regions (``Sample.ignore_xyxy``), not training boxes. A json's split is read from its name
+(``instances_val2017.json`` -> ``val``); a folder may hold one json per split, in it or in
+``annotations/``. Images are looked for, in order, beside the json, in ``<parent>/images/<split
+name>``, ``<parent>/<split name>``, ``<parent>/images`` and ``<parent>`` (``<split name>`` is
+the json's name without ``instances_``, e.g. ``train2017``).
+
+Writing (:func:`write_coco`) numbers categories ``1..K`` in ``names`` order and images ``1..N``.
+
+Example:
+    >>> # ds = read(Path("coco128/annotations/instances_train2017.json"), "train")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from ...errors import DatasetError
+from ..datasets import SPLIT_ALIASES, DetectionDataset
+from ..validate import ValidationReport
+from ._common import ImagesMode, RawImage, assemble, place_image, unique_names
+
+__all__ = ["read", "splits", "write_coco", "find_jsons", "split_of"]
+
+
+def _looks_like_coco(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'"images"' in head or b'"annotations"' in head or b'"categories"' in head or path.stat().st_size > 4096
+
+
+def find_jsons(folder: Path) -> list[Path]:
+    """COCO json files in a folder or its ``annotations/``."""
+    found = []
+    for where in (folder, folder / "annotations"):
+        if where.is_dir():
+            found += [p for p in sorted(where.glob("*.json")) if _looks_like_coco(p)]
+    return found
+
+
+def split_of(path: Path) -> str:
+    """A json's split from its name: ``instances_train2017.json`` -> ``train``, ``val.json`` -> ``val``.
+
+    Example:
+        >>> split_of(Path("instances_val2017.json")), split_of(Path("labels.json"))
+        ('val', 'train')
+    """
+    tokens = [re.sub(r"\d+$", "", t) for t in re.split(r"[_\-.\s]+", path.stem.lower())]
+    for token in reversed(tokens):
+        token = SPLIT_ALIASES.get(token, token)
+        if token in ("train", "val", "test"):
+            return token
+    return "train"
+
+
+def _jsons_by_split(path: Path) -> dict[str, Path]:
+    files = [path] if path.is_file() else find_jsons(path)
+    if not files:
+        raise DatasetError(f"{path}: no COCO json found here or in annotations/")
+    by_split: dict[str, Path] = {}
+    for file in files:
+        split = split_of(file)
+        if split in by_split:
+            raise DatasetError(
+                f"{path}: two COCO json files for split '{split}' ({by_split[split].name}, {file.name}); "
+                "pass the json you mean"
+            )
+        by_split[split] = file
+    return by_split
+
+
+def splits(path: Path) -> list[str]:
+    """Splits available: one per json (a single json given directly is split ``train``, and ``val`` if named so)."""
+    by_split = _jsons_by_split(path)
+    return [s for s in ("train", "val", "test") if s in by_split]
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable json file ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{path}: not COCO json: it needs an 'images' list (and 'annotations', 'categories')")
+    if not isinstance(data.get("categories"), list) or not data["categories"]:
+        raise DatasetError(f"{path}: has no 'categories': COCO json must list its classes")
+    return data
+
+
+def _image_dir(json_path: Path, file_names: list[str]) -> Path:
+    stem = json_path.stem
+    split_name = stem[len("instances_"):] if stem.startswith("instances_") else stem
+    parent = json_path.parent.parent if json_path.parent.name == "annotations" else json_path.parent
+    candidates = [json_path.parent, parent / "images" / split_name, parent / split_name, parent / "images", parent]
+    split = split_of(json_path)
+    candidates += [parent / "images" / split, parent / split]
+    probe = [n for n in file_names[:20]]
+    best, best_hits = candidates[0], -1
+    for folder in candidates:
+        hits = sum((folder / n).is_file() for n in probe)
+        if hits > best_hits:
+            best, best_hits = folder, hits
+        if probe and hits == len(probe):
+            return folder
+    return best
+
+
+def read(
+    path: Path,
+    split: str,
+    names: Sequence[str] | None = None,
+    image_dir: str | os.PathLike | None = None,
+    as_split: str | None = None,
+) -> DetectionDataset:
+    """Read one split (one json), validated; problems are in ``dataset.report`` (``as_split``: name it so)."""
+    json_path = _jsons_by_split(path).get(split)
+    if json_path is None:
+        raise DatasetError(f"{path}: no COCO json for split '{split}'")
+    data = load_json(json_path)
+    report = ValidationReport()
+    categories = sorted(data["categories"], key=lambda c: int(c["id"]))
+    cat_index = {int(c["id"]): i for i, c in enumerate(categories)}
+    class_names = [str(c.get("name", c["id"])) for c in categories]
+    images = data["images"]
+    folder = Path(image_dir) if image_dir is not None else _image_dir(json_path, [str(i.get("file_name", "")) for i in images])
+    raws: dict[Any, RawImage] = {}
+    order: list[RawImage] = []
+    for entry in images:
+        if "id" not in entry or "file_name" not in entry:
+            raise DatasetError(f"{json_path}: image entry {entry!r} needs 'id' and 'file_name'")
+        size = (int(entry.get("width") or 0), int(entry.get("height") or 0))
+        raw = RawImage(image_path=folder / str(entry["file_name"]), label_path=json_path, size=size)
+        if entry["id"] in raws:
+            report.add("duplicate_image", json_path, None, f"image id {entry['id']} is listed twice")
+            continue
+        raws[entry["id"]] = raw
+        order.append(raw)
+    for k, ann in enumerate(data.get("annotations") or []):
+        where = f"annotation id {ann.get('id', f'#{k}')}"
+        raw = raws.get(ann.get("image_id"))
+        if raw is None:
+            report.add("unknown_image", json_path, None, f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+            continue
+        cat = ann.get("category_id")
+        if cat not in cat_index:
+            report.add("unknown_class", json_path, None, f"{where}: category_id {cat!r} is not in 'categories'")
+            continue
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            report.add("bad_columns", json_path, None, f"{where}: bbox {bbox!r} must be [x, y, width, height]")
+            raw.skip = True
+            continue
+        try:
+            x, y, w, h = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            report.add("not_a_number", json_path, None, f"{where}: bbox {bbox!r} holds a non-number")
+            raw.skip = True
+            continue
+        raw.add([x, y, x + w, y + h], cat_index[cat], None, ignore=bool(ann.get("iscrowd", 0)), where=where)
+    root = json_path.parent.parent if json_path.parent.name == "annotations" else json_path.parent
+    return assemble(order, class_names, report, root=root, split=as_split or split, fmt="coco")
+
+
+def write_coco(
+    dataset: DetectionDataset,
+    json_path: str | os.PathLike,
+    *,
+    image_dir: str | os.PathLike | None = None,
+    images: ImagesMode = "symlink",
+) -> Path:
+    """Write a dataset as one COCO json.
+
+    Args:
+        dataset: what to write.
+        json_path: the json file (its folder is made).
+        image_dir: link (or copy) the images into this folder and name them relative to it; by default
+            they stay where they are and ``file_name`` is their path relative to the json's folder.
+        images: ``"symlink"``, ``"copy"`` or ``"hardlink"`` (with ``image_dir``).
+
+    Returns:
+        ``json_path``.
+
+    Example:
+        >>> # write_coco(load_dataset("data.yaml", "val"), "out/annotations/instances_val.json", image_dir="out/images/val")
+    """
+    json_path = Path(json_path).expanduser().resolve()
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    if image_dir is not None:
+        folder = Path(image_dir).expanduser().resolve()
+        names = unique_names([s.image_path for s in dataset.samples])
+        for sample, name in zip(dataset.samples, names):
+            place_image(sample.image_path, folder / name, images)
+        file_names = names
+    else:
+        file_names = [os.path.relpath(s.image_path.resolve(), json_path.parent).replace(os.sep, "/") for s in dataset.samples]
+    out_images, annotations = [], []
+    for image_id, (sample, name) in enumerate(zip(dataset.samples, file_names), start=1):
+        out_images.append({"id": image_id, "file_name": name, "width": sample.width, "height": sample.height})
+        for boxes, ids, crowd in ((sample.xyxy, sample.class_id, 0), (sample.ignore_xyxy, sample.ignore_class_id, 1)):
+            for (x1, y1, x2, y2), cls in zip(boxes.tolist(), ids.tolist()):
+                w, h = x2 - x1, y2 - y1
+                annotations.append({
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [round(x1, 3), round(y1, 3), round(w, 3), round(h, 3)],
+                    "area": round(w * h, 3),
+                    "iscrowd": crowd,
+                    "segmentation": [],
+                })
+    data = {
+        "info": {"description": f"written by detectkit from {dataset.root or 'memory'}"},
+        "images": out_images,
+        "annotations": annotations,
+        "categories": [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(dataset.names)],
+    }
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, json_path)  # never leaves a half-written json behind
+    return json_path

@@ -1,0 +1,403 @@
+"""YOLO (ultralytics / darknet) labels: a data YAML or a bare folder; ``cls cx cy w h`` per line, 0..1.
+
+Reading follows ultralytics' rules: a split entry in the YAML is an image folder (searched
+recursively), a ``.txt`` list of images, or a list of those; each image's labels are found by
+replacing the last ``/images/`` in its path with ``/labels/`` and the suffix with ``.txt`` (or
+beside the image when there is no ``images`` folder). A relative ``path:`` is taken from the
+YAML's own folder first, then from the working folder. Lines with 7+ (odd) columns are polygons
+(``cls x1 y1 x2 y2 ...``): their bounding box is used. No label file, or an empty one, means
+a background image.
+
+Writing (:func:`write_yolo`) makes ``images/<split>/`` (symlinks to the images by default),
+``labels/<split>/*.txt`` and a ``data.yaml`` with an absolute ``path``, which ultralytics
+reads as it is. Ignore regions (crowd/difficult) have no YOLO form and are not written.
+
+Example:
+    >>> # ds = read(Path("coco128/coco128.yaml"), "train"); write_yolo(ds, "out/") -> Path("out/data.yaml")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...errors import DatasetError
+from ...images import IMAGE_SUFFIXES
+from ..datasets import SPLIT_ALIASES, DetectionDataset
+from ..validate import ValidationReport
+from ._common import (
+    ImagesMode,
+    RawImage,
+    assemble,
+    dataset_names_file,
+    images_in,
+    is_image,
+    place_image,
+    prepare_dir,
+    unique_names,
+)
+
+__all__ = ["read", "splits", "write_yolo", "is_yolo_folder", "label_path_for", "read_yaml", "MARKER"]
+
+SPLIT_KEYS = ("train", "val", "test")
+MARKER = ".detectkit"
+"""File a writer leaves in a folder it made: only such folders may have stale files removed."""
+
+
+def label_path_for(image: Path) -> Path:
+    """Where ultralytics looks for an image's labels: last ``/images/`` -> ``/labels/``, suffix -> ``.txt``.
+
+    Example:
+        >>> label_path_for(Path("/d/images/train/a.jpg")).as_posix()
+        '/d/labels/train/a.txt'
+    """
+    text = str(image)
+    marker = f"{os.sep}images{os.sep}"
+    if marker in text:
+        head, tail = text.rsplit(marker, 1)
+        text = f"{head}{os.sep}labels{os.sep}{tail}"
+    return Path(text).with_suffix(".txt")
+
+
+# --------------------------------------------------------------------------- the YAML
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A data YAML as a dict (DatasetError naming the file when it is not one)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DatasetError(f"{path}: not a readable YAML file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: a data YAML must be a mapping with train/val/names, got {type(data).__name__}")
+    for alias, key in SPLIT_ALIASES.items():
+        if alias in data and key not in data:
+            data[key] = data.pop(alias)
+    return data
+
+
+def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
+    """``names`` as a list (a list, or a dict ``{id: name}`` with ids 0..n-1), or ``class_i`` from ``nc``."""
+    names = data.get("names")
+    nc = data.get("nc")
+    if names is None:
+        if nc is None:
+            raise DatasetError(f"{path}: has neither 'names' nor 'nc'; list the class names under 'names:'")
+        try:
+            return [f"class_{i}" for i in range(int(nc))]
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}: 'nc: {nc}' is not a whole number") from None
+    if isinstance(names, dict):
+        try:
+            table = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}: 'names' keys must be class ids 0, 1, 2, ...") from None
+        if sorted(table) != list(range(len(table))):
+            raise DatasetError(f"{path}: 'names' ids must be 0..{len(table) - 1} without gaps, got {sorted(table)}")
+        result = [table[i] for i in range(len(table))]
+    elif isinstance(names, (list, tuple)):
+        result = [str(n) for n in names]
+    else:
+        raise DatasetError(f"{path}: 'names' must be a list or a mapping id -> name")
+    if nc is not None and int(nc) != len(result):
+        raise DatasetError(f"{path}: 'nc: {nc}' but {len(result)} names")
+    if not result:
+        raise DatasetError(f"{path}: 'names' is empty")
+    return result
+
+
+def yaml_root(data: dict[str, Any], path: Path) -> Path:
+    """The dataset root: ``path:`` (relative: from the YAML's folder, then the working folder), else the YAML's folder."""
+    value = data.get("path")
+    if not value:
+        return path.parent
+    root = Path(str(value)).expanduser()
+    if root.is_absolute():
+        return root if root.exists() else path.parent  # a moved dataset: its YAML travelled with it
+    for base in (path.parent, Path.cwd()):
+        if (base / root).exists():
+            return (base / root).resolve()
+    raise DatasetError(f"{path}: 'path: {value}' not found beside the YAML ({path.parent}) or in {Path.cwd()}")
+
+
+def _entries(data: dict[str, Any], split: str) -> list[str]:
+    value = data.get(split)
+    if value is None or value == "" or value == []:
+        return []
+    return [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def _images_for(root: Path, entry: str, yaml_path: Path) -> tuple[list[Path], list[Path]]:
+    """Images an entry names, and the image folders (to look for orphan labels in)."""
+    target = Path(entry).expanduser()
+    if not target.is_absolute():
+        target = root / target
+        if not target.exists() and entry.startswith("../"):
+            target = root / entry[3:]  # ultralytics' fallback for Roboflow-style YAMLs
+    if target.is_dir():
+        return images_in(target), [target]
+    if target.is_file() and target.suffix.lower() == ".txt":
+        listed: list[Path] = []
+        for line in target.read_text(encoding="utf-8-sig").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            item = Path(line)
+            if not item.is_absolute():
+                item = target.parent / line if line.startswith("./") else root / line
+                if not item.exists() and (target.parent / line).exists():
+                    item = target.parent / line
+            listed.append(item)
+        return listed, []
+    if target.is_file() and is_image(target):
+        return [target], []
+    raise DatasetError(f"{yaml_path}: split entry '{entry}' -> {target} does not exist")
+
+
+def _orphans(folders: list[Path], images: list[Path], report: ValidationReport) -> None:
+    expected = {os.path.normcase(str(label_path_for(p))) for p in images}
+    for folder in folders:
+        labels = label_path_for(folder / "x.jpg").parent
+        if labels == folder or not labels.is_dir():
+            continue
+        for txt in sorted(labels.rglob("*.txt")):
+            if os.path.normcase(str(txt)) not in expected and txt.name not in ("classes.txt", "obj.names", "names.txt"):
+                report.add("orphan_label", txt, None, "no image for this label file")
+
+
+# --------------------------------------------------------------------------- label files
+def parse_label_file(image: Path, label: Path, report: ValidationReport) -> RawImage:
+    """One image's label file as a raw record (problems of form recorded; numbers checked later)."""
+    raw = RawImage(image_path=image, label_path=label, normalized=True)
+    if not label.is_file():
+        raw.label_path = None
+        return raw
+    try:
+        text = label.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        report.add("bad_label_file", label, None, f"cannot be read as UTF-8 text ({exc})")
+        raw.skip = True
+        return raw
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        n = len(tokens)
+        if n != 5 and (n < 7 or n % 2 == 0):
+            report.add(
+                "bad_columns", label, number,
+                f"{n} columns; expected 5 (class cx cy w h) or a polygon (class x1 y1 x2 y2 x3 y3 ...)",
+            )
+            raw.skip = True
+            continue
+        try:
+            values = [float(t) for t in tokens]
+        except ValueError:
+            bad = next(t for t in tokens if not _is_float(t))
+            report.add("not_a_number", label, number, f"{bad!r} is not a number")
+            raw.skip = True
+            continue
+        if n == 5:
+            box = values[1:]
+        else:  # polygon -> its bounding box, as cx cy w h
+            xy = np.asarray(values[1:]).reshape(-1, 2)
+            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+            box = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+        raw.add(box, values[0], number)
+    return raw
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- bare folders
+def _bare_layout(folder: Path) -> dict[str, Path]:
+    """Split name -> image folder for a YOLO folder without a YAML."""
+    images = folder / "images"
+    if images.is_dir():
+        subdirs = {SPLIT_ALIASES.get(p.name.lower(), p.name.lower()): p for p in sorted(images.iterdir()) if p.is_dir()}
+        direct = [p for p in images.iterdir() if p.is_file() and is_image(p)]
+        if subdirs and not direct:
+            return subdirs
+        return {"train": images}
+    roboflow = {
+        SPLIT_ALIASES.get(p.name.lower(), p.name.lower()): p / "images"
+        for p in sorted(folder.iterdir())
+        if p.is_dir() and (p / "images").is_dir()
+    }
+    if roboflow:
+        return roboflow
+    return {"train": folder}
+
+
+def is_yolo_folder(folder: Path) -> bool:
+    """True for a folder laid out as YOLO data (``images/`` + ``labels/``, or images with ``.txt`` beside them)."""
+    if (folder / "images").is_dir() and (folder / "labels").is_dir():
+        return True
+    layout = _bare_layout(folder)
+    for image_dir in layout.values():
+        images = images_in(image_dir)
+        if images and any(label_path_for(p).is_file() for p in images[:200]):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- reader API
+def splits(path: Path) -> list[str]:
+    """The splits a YAML or folder defines."""
+    if path.is_file():
+        data = read_yaml(path)
+        found = [k for k in SPLIT_KEYS if _entries(data, k)]
+        if not found:
+            raise DatasetError(f"{path}: names no split; add 'train:' (and 'val:') image folders")
+        return found
+    return list(_bare_layout(path))
+
+
+def read(path: Path, split: str, names: Sequence[str] | None = None) -> DetectionDataset:
+    """Read one split of a YOLO YAML or folder, validated; problems are in ``dataset.report``."""
+    report = ValidationReport()
+    folders: list[Path]
+    if path.is_file():
+        data = read_yaml(path)
+        root = yaml_root(data, path)
+        class_names: list[str] | None = yaml_names(data, path)
+        images, folders = [], []
+        for entry in _entries(data, split):
+            found, dirs = _images_for(root, entry, path)
+            images += found
+            folders += dirs
+    else:
+        root = path
+        layout = _bare_layout(path)
+        if split not in layout:
+            raise DatasetError(f"{path}: has no '{split}' split; it has: {', '.join(layout)}")
+        folders = [layout[split]]
+        images = images_in(layout[split])
+        class_names = list(names) if names else dataset_names_file(path)
+        if class_names is None and layout[split].parent.name == "images":
+            class_names = dataset_names_file(layout[split].parent.parent)
+    raws = [parse_label_file(image, label_path_for(image), report) for image in images]
+    _orphans(folders, images, report)
+    if class_names is None:  # a bare folder with no names file: as many classes as the largest id needs
+        ids = [c for r in raws for c in r.class_id if np.isfinite(c) and c >= 0 and c == int(c)]
+        class_names = [f"class_{i}" for i in range(int(max(ids)) + 1 if ids else 1)]
+    if not images:
+        report.add("no_images", root, None, f"split '{split}' lists no images")
+        return DetectionDataset(class_names, [], root, split, "yolo", report)
+    return assemble(raws, class_names, report, root=root, split=split, fmt="yolo")
+
+
+# --------------------------------------------------------------------------- writer
+def _own(out: Path, created: bool) -> bool:
+    if created or not any(out.iterdir()):
+        (out / MARKER).write_text("written by detectkit; stale files here may be replaced\n", encoding="utf-8")
+    return (out / MARKER).is_file()
+
+
+def open_output(out_dir: str | os.PathLike) -> tuple[Path, bool]:
+    """Make the output folder; returns it and whether detectkit owns it (may remove stale files there)."""
+    out = Path(out_dir).expanduser().resolve()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    return out, _own(out, created)
+
+
+def write_yolo(
+    dataset: DetectionDataset,
+    out_dir: str | os.PathLike,
+    *,
+    split: str | None = None,
+    images: ImagesMode = "symlink",
+    overwrite: bool = False,
+) -> Path:
+    """Write one split as YOLO data: ``images/<split>``, ``labels/<split>`` and ``data.yaml``.
+
+    Call it once per split into the same ``out_dir`` to build a full dataset; ``data.yaml``
+    gains each split. Images already in place are left as they are; others are linked (or copied).
+
+    Args:
+        dataset: the split to write.
+        out_dir: the dataset folder (made if needed).
+        split: the split's name (default: ``dataset.split`` or ``"train"``).
+        images: ``"symlink"`` (default; falls back to copying where links are not allowed), ``"copy"`` or ``"hardlink"``.
+        overwrite: remove files in ``images/<split>``/``labels/<split>`` that are not part of this
+            dataset. Only in folders detectkit made (marked by a ``.detectkit`` file); never elsewhere.
+
+    Returns:
+        The path of ``data.yaml``.
+
+    Raises:
+        DatasetError: stale files in the target folders (without ``overwrite``), or a ``data.yaml``
+            there with other class names.
+
+    Example:
+        >>> # write_yolo(load_dataset("voc/", "train"), "yolo_out/"); write_yolo(load_dataset("voc/", "val"), "yolo_out/")
+    """
+    import yaml
+
+    out, owned = open_output(out_dir)
+    split = split or dataset.split or "train"
+    yaml_path = out / "data.yaml"
+    data: dict[str, Any] = read_yaml(yaml_path) if yaml_path.is_file() else {}
+    if data.get("names") is not None and yaml_names(data, yaml_path) != list(dataset.names):
+        raise DatasetError(
+            f"{yaml_path}: already holds other class names ({yaml_names(data, yaml_path)}); "
+            f"this dataset has {dataset.names}. Write to another folder"
+        )
+    image_dir, label_dir = out / "images" / split, out / "labels" / split
+    targets = _target_names(dataset, image_dir)
+    prepare_dir(image_dir, set(targets), IMAGE_SUFFIXES, overwrite and owned, "images")
+    prepare_dir(label_dir, {Path(t).stem + ".txt" for t in targets}, (".txt",), overwrite and owned, "label files")
+    for cache in (out / "labels").glob(f"{split}*.cache"):
+        cache.unlink()  # ultralytics' label cache would hide the new labels
+    for sample, name in zip(dataset.samples, targets):
+        place_image(sample.image_path, image_dir / name, images)
+        (label_dir / (Path(name).stem + ".txt")).write_text(format_labels(sample), encoding="utf-8")
+    data["path"] = str(out)
+    data[split] = f"images/{split}"
+    data["names"] = {i: n for i, n in enumerate(dataset.names)}
+    data.pop("nc", None)
+    ordered = {k: data[k] for k in ("path", *SPLIT_KEYS) if k in data}
+    ordered.update({k: v for k, v in data.items() if k not in ordered})
+    yaml_path.write_text(yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return yaml_path
+
+
+def _target_names(dataset: DetectionDataset, image_dir: Path) -> list[str]:
+    paths = [s.image_path for s in dataset.samples]
+    names = unique_names(paths)
+    # images already inside the target folder keep their names (in-place writing, e.g. the synthetic set)
+    for i, path in enumerate(paths):
+        if path.parent.resolve() == image_dir.resolve():
+            names[i] = path.name
+    if len({n.lower() for n in names}) != len(names):
+        names = unique_names([image_dir / n for n in names])
+    stems = [Path(n).stem.lower() for n in names]
+    if len(set(stems)) != len(stems):  # a.jpg and a.png would share a.txt: number the later ones
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            stem, suffix, k = Path(name).stem, Path(name).suffix, 1
+            while stem.lower() in seen:
+                stem, k = f"{Path(name).stem}_{k}", k + 1
+            seen.add(stem.lower())
+            names[i] = stem + suffix
+    return names
+
+
+def format_labels(sample: Any) -> str:
+    """A sample's boxes as YOLO label lines (``cls cx cy w h``, 6 decimals)."""
+    lines = []
+    w, h = float(sample.width), float(sample.height)
+    for (x1, y1, x2, y2), cls in zip(sample.xyxy.tolist(), sample.class_id.tolist()):
+        cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
+        lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
+    return "\n".join(lines) + ("\n" if lines else "")
