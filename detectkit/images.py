@@ -144,6 +144,22 @@ def _decode_file(path: Path, limit: int) -> np.ndarray:
     return _decode_bytes(data, str(path), limit)
 
 
+def _pil_open() -> Any:
+    """PIL's own ``Image.open``.
+
+    ultralytics replaces ``PIL.Image.open`` process-wide with a wrapper that, on an
+    unidentified file, tries to pip-install a HEIF plugin; we want the plain error.
+    """
+    import sys
+
+    from PIL import Image
+
+    opener = Image.open
+    if getattr(opener, "__module__", "PIL.Image") != "PIL.Image":
+        opener = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", opener)
+    return opener
+
+
 def _decode_bytes(data: bytes, name: str, limit: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -152,7 +168,7 @@ def _decode_bytes(data: bytes, name: str, limit: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            pil = Image.open(io.BytesIO(data))
+            pil = _pil_open()(io.BytesIO(data))
             width, height = pil.size
             _check_size(height, width, name, limit)
             pil.load()

@@ -395,7 +395,6 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "model file") -> Any
         torch.Size([2])
     """
     import pickle
-    import zipfile
 
     import torch
 
@@ -403,14 +402,23 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "model file") -> Any
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Weights only load failed" in str(exc):
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
             raise WeightsFormatError(
                 f"{path}: this {what} contains pickled Python objects, not only tensors; detectkit does not "
                 "unpickle files it cannot check (it could run code). Save a state dict (model.state_dict()) "
                 "instead"
             ) from exc
-        raise WeightsFormatError(f"{path}: not a PyTorch {what} ({message})") from exc
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsFormatError(f"{path}: not a readable PyTorch {what} ({_torch_reason(exc)})") from exc
+    except Exception as exc:  # torch raises many types for garbage (KeyError, RuntimeError, EOFError...)
+        message = _torch_reason(exc)
         raise WeightsFormatError(f"{path}: not a readable PyTorch {what} ({message})") from exc
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The informative part of torch.load's (long) error message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("WeightsUnpickler error:"):
+            detail = line.split(":", 1)[1].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
+            return detail[:160]
+    return (lines[0][:160] if lines else type(exc).__name__)

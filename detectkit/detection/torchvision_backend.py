@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,12 +46,22 @@ def detection_builders() -> list[str]:
     return sorted(torchvision.models.list_models(module=detection))
 
 
-def coco_names(builder: str) -> dict[int, str]:
-    """``{label: name}`` for a builder's COCO weights (from the weights' own metadata; no download)."""
+def _categories(builder: str) -> list[str]:
     from torchvision.models import get_model_weights
 
-    categories = get_model_weights(builder).DEFAULT.meta["categories"]
-    return {i: name for i, name in enumerate(categories) if name not in ("__background__", "N/A")}
+    if builder not in detection_builders():
+        raise ModelError(f"unknown torchvision detection builder {builder!r}; known: {', '.join(detection_builders())}")
+    return list(get_model_weights(builder).DEFAULT.meta["categories"])
+
+
+def coco_names(builder: str) -> dict[int, str]:
+    """``{label: name}`` for a builder's COCO weights (from the weights' own metadata; no download).
+
+    Example:
+        >>> coco_names("fasterrcnn_resnet50_fpn")[1]
+        'person'
+    """
+    return {i: name for i, name in enumerate(_categories(builder)) if name not in ("__background__", "N/A")}
 
 
 def build_model(builder: str, num_classes: int, **kwargs: Any) -> Any:
@@ -105,8 +116,8 @@ class TorchvisionBackend:
         else:
             text = os.fspath(spec)
             self.builder = text
-            self.model = build_model(text, 91, **(builder_kwargs or {}))
             self.names = coco_names(text)
+            self.model = build_model(text, len(_categories(text)), **(builder_kwargs or {}))
             self.label_offset = 0
             self.default_imgsz = None
             self.source = text
@@ -114,9 +125,11 @@ class TorchvisionBackend:
                 path = resolve_weights(text if weights == "DEFAULT" else weights, family="torchvision")
                 _load_state(self.model, load_torch_file(path, what="state dict"), path)
                 self.source = str(path)
+        _boxes_only(self.model)
         self.model.eval().to(device)
         self._torch = torch
         self._base_size = _transform_size(self.model)
+        self._warned_fixed = False
 
     # ------------------------------------------------------------------ thresholds
     def _apply(self, options: PredictOptions) -> int:
@@ -130,8 +143,13 @@ class TorchvisionBackend:
         size = options.imgsz or self.default_imgsz
         if size is None:
             transform.min_size, transform.max_size, transform.fixed_size = self._base_size
-        elif self._base_size[2] is not None:  # SSD: fixed square input
-            transform.fixed_size = (size, size)
+        elif self._base_size[2] is not None:  # SSD: anchors made for one fixed input size
+            if not self._warned_fixed:
+                warnings.warn(
+                    f"{self.builder} takes a fixed {self._base_size[2][0]}x{self._base_size[2][1]} input; imgsz={size} is ignored",
+                    stacklevel=3,
+                )
+                self._warned_fixed = True
         else:
             transform.min_size, transform.max_size = (size,), size
         return per_image
@@ -167,6 +185,19 @@ class _null:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+def _boxes_only(model: Any) -> None:
+    """Drop Mask/Keypoint R-CNN's mask and keypoint branches: detectkit returns boxes, and torchvision
+    skips a branch whose pooler is ``None`` (``RoIHeads.has_mask()`` / ``has_keypoint()``)."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None:
+        return
+    for prefix in ("mask", "keypoint"):
+        if getattr(heads, f"{prefix}_roi_pool", None) is not None:
+            setattr(heads, f"{prefix}_roi_pool", None)
+            setattr(heads, f"{prefix}_head", None)
+            setattr(heads, f"{prefix}_predictor", None)
 
 
 def _transform_size(model: Any) -> tuple[tuple[int, ...], int, Any]:

@@ -39,14 +39,16 @@ class UltralyticsBackend:
         source: str = text if looks_like_yolo_config(text) and not Path(text).is_file() else str(resolve_weights(text, family="ultralytics"))
         try:
             self.model = ultralytics.YOLO(source, task="detect")
+            names = self.model.names  # exported files are opened here
         except Exception as exc:
-            raise WeightsFormatError(f"{source}: ultralytics could not load this model ({type(exc).__name__}: {exc})") from exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
         task = getattr(self.model, "task", "detect")
         if task != "detect":
             raise WeightsFormatError(f"{source}: is a YOLO '{task}' model; detectkit's Detector needs a 'detect' model")
         self.source = source
         self.device = device
-        self.names = {int(k): str(v) for k, v in (self.model.names or {}).items()}
+        self.names = {int(k): str(v) for k, v in (names or {}).items()}
         self._device_arg = _device_arg(device)
         self._fixed_imgsz = _exported_imgsz(self.model)
 
