@@ -24,6 +24,8 @@ _EXPORTS = {
     "load_image": "detectkit.images",
     "resolve_weights": "detectkit.weights",
     "DetectKitError": "detectkit.errors",
+    "evaluate": "detectkit.training.evaluate",
+    "load_dataset": "detectkit.training.datasets",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
