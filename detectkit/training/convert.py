@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import DatasetError
-from .datasets import DataSpec, DetectionDataset, list_splits, load_dataset, load_splits
+from .datasets import DataSpec, DetectionDataset, _read, list_splits, load_dataset, load_splits
 from .formats._common import ImagesMode
+from .validate import ValidationReport
 
 __all__ = ["convert", "to_ultralytics_yaml", "write_dataset"]
 
@@ -83,7 +84,11 @@ def convert(
         train, val = load_splits(src, val_fraction=val_fraction, seed=seed)
         parts = {"train": train, "val": val}
     else:
-        parts = {split: load_dataset(src, split) for split in available}  # all loaded before anything is written
+        parts = {split: _read(src, split, None) for split in available}  # all read before anything is written
+        report = ValidationReport()
+        for part in parts.values():
+            report.extend(part.report)
+        report.raise_or_warn(str(src))  # one summary for every split
     result = Path(out_dir)
     for split, dataset in parts.items():
         result = write_dataset(dataset, to, out_dir, split=split, images=images, overwrite=overwrite)

@@ -104,7 +104,7 @@ def splits(root: Path) -> list[str]:
 @dataclass
 class _Parsed:
     raw: RawImage
-    objects: list[tuple[str, list[str], int, bool, str]]  # name, [xmin ymin xmax ymax], line, difficult, where
+    objects: list[tuple[str, list[str], int, bool, str, int]]  # name, [xmin..ymax], bndbox line, difficult, where, name line
 
 
 def _parse(xml_path: Path, root: Path, report: ValidationReport) -> _Parsed:
@@ -140,7 +140,8 @@ def _parse(xml_path: Path, root: Path, report: ValidationReport) -> _Parsed:
             raw.skip = True
             continue
         difficult = obj.findtext("difficult", "0") in ("1", "true", "True")
-        objects.append((obj.findtext("name"), values, box.line, difficult, where))
+        name_node = obj.find("name")
+        objects.append((obj.findtext("name"), values, box.line, difficult, where, name_node.line if name_node is not None else obj.line))
     return _Parsed(raw, objects)
 
 
@@ -191,9 +192,9 @@ def read(root: Path, split: str, names: Sequence[str] | None = None) -> Detectio
             class_names = ["object"]
     index = {n: i for i, n in enumerate(class_names)}
     for item in parsed:
-        for name, values, line, difficult, where in item.objects:
+        for name, values, line, difficult, where, name_line in item.objects:
             if name not in index:
-                report.add("unknown_class", item.raw.label_path, line, f"{where}: class {name!r} is not in {class_names}")
+                report.add("unknown_class", item.raw.label_path, name_line, f"{where}: class {name!r} is not in {class_names}")
                 continue
             try:
                 xmin, ymin, xmax, ymax = (float(v) for v in values)
