@@ -82,7 +82,8 @@ def preprocess(image: np.ndarray, device: Any) -> Any:
     import torch
 
     tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
-    return tensor.permute(2, 0, 1).flip(0).float().div_(255.0)
+    # reorder in uint8 (cheap), into the contiguous CHW layout torchvision's transform expects
+    return tensor.permute(2, 0, 1).flip(0).contiguous().float().div_(255.0)
 
 
 class TorchvisionBackend:
