@@ -12,8 +12,8 @@ What is reported (:class:`EvalReport`):
   over the classes that have ground truth in the split;
 * per class: AP@0.5, AP@0.5:0.95 (from ``COCOeval.eval['precision']``), instances and images;
 * ``precision`` and ``recall``: at the confidence threshold that maximises the mean F1 over
-  classes at IoU 0.5, counted from COCOeval's own matches (``evalImgs``) as ultralytics does
-  from its matches; ``recall_max`` is COCO's AR@100 at IoU 0.5:0.95.
+  classes at IoU 0.5 (F1 curve smoothed over 10% of the confidence range, as ultralytics does),
+  counted from COCOeval's own matches (``evalImgs``); ``recall_max`` is COCO's AR@100 at IoU 0.5:0.95.
 
 Classes are matched by name between the detector's table and the dataset's (case, ``_`` and
 ``-`` ignored); dataset classes the detector does not know are left out of the mean and listed
@@ -43,7 +43,7 @@ from ..detections import Detections
 from ..errors import DatasetError
 from .datasets import DataSpec, DetectionDataset, load_dataset
 
-__all__ = ["evaluate", "evaluate_predictions", "EvalReport", "ClassMetrics", "match_classes"]
+__all__ = ["evaluate", "evaluate_predictions", "predict_dataset", "EvalReport", "ClassMetrics", "match_classes"]
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
@@ -230,6 +230,14 @@ def _coco_dt(gt: Any, predictions: Sequence[Detections], mapping: dict[int, int]
     return dt
 
 
+def _smooth(values: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """Box-filter moving average over ``fraction`` of the points (ultralytics smooths its F1 curve so)."""
+    width = round(len(values) * fraction * 2) // 2 + 1
+    pad = np.ones(width // 2)
+    padded = np.concatenate((pad * values[0], values, pad * values[-1]))
+    return np.convolve(padded, np.ones(width) / width, mode="valid")
+
+
 def _best_f1(coco_eval: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-class precision and recall at the confidence maximising mean F1, IoU 0.5, from COCOeval's matches."""
     params = coco_eval.params
@@ -265,7 +273,7 @@ def _best_f1(coco_eval: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, fl
     if not has_gt.any():
         return np.zeros(n_classes), np.zeros(n_classes), 0.0
     f1 = 2 * p_curve * r_curve / np.maximum(p_curve + r_curve, 1e-16)
-    best = int(np.argmax(f1[has_gt].mean(0)))
+    best = int(np.argmax(_smooth(f1[has_gt].mean(0))))
     return p_curve[:, best], r_curve[:, best], float(grid[best])
 
 
@@ -354,6 +362,43 @@ def evaluate_predictions(
 
 
 # --------------------------------------------------------------------------- running a detector
+def predict_dataset(
+    detector: Any,
+    dataset: DetectionDataset,
+    options: Any = None,
+    *,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> list[Detections]:
+    """A detector's :class:`Detections` for every sample of a dataset, in order.
+
+    Args:
+        detector: a :class:`~detectkit.Detector`.
+        dataset: the images to run on.
+        options: :class:`~detectkit.PredictOptions` (default: the detector's own).
+        batch_size: images per model call (default: the detector's).
+        progress: show a progress bar on stderr.
+
+    Example:
+        >>> # predictions = predict_dataset(detector, load_dataset("data.yaml", "val"))
+    """
+    from ..images import load_image
+
+    size = int(batch_size or detector.batch_size)
+    predictions: list[Detections] = []
+    starts: Any = range(0, len(dataset), size)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        starts = tqdm(starts, total=(len(dataset) + size - 1) // size, unit="batch", file=sys.stderr, leave=False)
+    for start in starts:
+        images = [load_image(s.image_path) for s in dataset.samples[start : start + size]]
+        predictions.extend(detector.predict_arrays(images, options))
+    return predictions
+
+
 def evaluate(
     detector: Any,
     data: DataSpec,
@@ -388,26 +433,13 @@ def evaluate(
         >>> # report.map50, report.map, report.per_class[0]
     """
     from ..detection.detector import Detector
-    from ..images import load_image
 
     if not isinstance(detector, Detector):
         detector = Detector(detector, device=device)
     dataset = load_dataset(data, split)
     options = detector.options.updated(conf=conf, iou=iou, max_det=max_det, imgsz=imgsz)
-    size = int(batch_size or detector.batch_size)
-    predictions: list[Detections] = []
     started = time.perf_counter()
-    iterator: Any = range(0, len(dataset), size)
-    if progress:
-        import sys
-
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, total=(len(dataset) + size - 1) // size, unit="batch", file=sys.stderr, leave=False)
-    for start in iterator:
-        chunk = dataset.samples[start : start + size]
-        images = [load_image(s.image_path) for s in chunk]
-        predictions.extend(detector.predict_arrays(images, options))
+    predictions = predict_dataset(detector, dataset, options, batch_size=batch_size, progress=progress)
     elapsed = time.perf_counter() - started
     report = evaluate_predictions(dataset, predictions, names=detector.names)
     report.seconds_per_image = elapsed / max(len(dataset), 1)
