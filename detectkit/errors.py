@@ -22,6 +22,7 @@ __all__ = [
     "ModelError",
     "DatasetError",
     "GalleryError",
+    "FaceError",
     "SourceError",
     "OutputError",
 ]
@@ -61,6 +62,14 @@ class DatasetError(DetectKitError, ValueError):
 
 class GalleryError(DetectKitError):
     """A face gallery could not be opened, read or written."""
+
+
+class FaceError(DetectKitError, ValueError):
+    """A face photo cannot be used: no face in it, or enrolment rejected every image (see ``.report``)."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class SourceError(DetectKitError, OSError):
