@@ -266,3 +266,16 @@ def test_pennfudan_boxes_from_annotations_and_masks_agree():
     assert (text.format, text.names, len(text), text.num_boxes) == ("pennfudan", ["person"], 170, 423)
     differences = [np.abs(a.xyxy - b.xyxy).max() for a, b in zip(text, masks)]
     assert len(masks) == 170 and np.mean(differences) < 0.5 and max(differences) <= 6
+
+
+def test_the_pennfudan_converter_example_in_the_docs_runs(tmp_path):
+    root = need_shared("data/detection/pennfudan/PennFudanPed")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
+    code = text.split("<!-- pennfudan-example -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    code = code.replace('Path("../shared/data/detection/pennfudan/PennFudanPed")', f"Path({str(root)!r})")
+    code = code.replace('Path("pennfudan_yolo")', f"Path({str(tmp_path / 'out')!r})")
+    scope: dict = {}
+    exec(compile(code, "docs/datasets.md", "exec"), scope)
+    train, val = load_splits(scope["data_yaml"])
+    assert (len(train), len(val), train.names) == (136, 34, ["person"])
+    assert train.num_boxes + val.num_boxes == 423
