@@ -26,6 +26,11 @@ _EXPORTS = {
     "DetectKitError": "detectkit.errors",
     "evaluate": "detectkit.training.evaluate",
     "load_dataset": "detectkit.training.datasets",
+    "FaceRecognizer": "detectkit.faces.recognizer",
+    "FaceDetector": "detectkit.faces.detector",
+    "FaceEmbedder": "detectkit.faces.embedder",
+    "Gallery": "detectkit.faces.gallery",
+    "calibrate": "detectkit.faces.calibration",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

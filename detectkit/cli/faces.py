@@ -1,0 +1,257 @@
+"""``detectkit faces ...``: enrol people into a gallery file, verify, identify, manage, calibrate.
+
+Sub-commands::
+
+    detectkit faces enroll NAME IMAGE... [--meta KEY=VALUE] [--replace] [--strict]
+    detectkit faces verify IMAGE NAME        exit 0: it is NAME, 3: it is not
+    detectkit faces identify IMAGE... [--top-k K]
+    detectkit faces list
+    detectkit faces remove NAME
+    detectkit faces rename OLD NEW
+    detectkit faces export FILE              .json, or an SQLite copy
+    detectkit faces import FILE [--on-conflict error|skip|merge|replace]
+    detectkit faces calibrate PAIRS [--images DIR] [--target-far 0.001] [--plot roc.png]
+
+Every sub-command takes ``--db FILE`` (default: ``$DETECTKIT_GALLERY`` or ``faces.db``);
+those that embed faces also take ``--weights`` (default ``facenet-vggface2``),
+``--device`` and ``--threshold``; ``--json`` prints JSON instead of text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+NOT_VERIFIED = 3
+"""Exit status of ``faces verify`` when the photo is not the person."""
+
+
+def _common(parser: argparse.ArgumentParser, *, model: bool) -> None:
+    default_db = os.environ.get("DETECTKIT_GALLERY", "faces.db")
+    parser.add_argument("--db", default=default_db, help=f"gallery file (default: $DETECTKIT_GALLERY or faces.db; now {default_db})")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if model:
+        parser.add_argument(
+            "--weights", default="facenet-vggface2",
+            help="FaceNet weights: facenet-vggface2 (default), facenet-casia-webface, or a state-dict file",
+        )
+        parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+        parser.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: the model's documented one)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "faces",
+        help="enrol, verify and identify faces against a gallery file",
+        description="Face recognition against a persistent gallery (an SQLite file).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+
+    p = actions.add_parser("enroll", help="enrol a person from photos", description="Enrol NAME from photos "
+                           "(files, folders, globs). Each photo must show exactly one clear face; the others are "
+                           "reported with the reason.")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata to store (repeatable)")
+    p.add_argument("--replace", action="store_true", help="drop the person's previous embeddings of this model")
+    p.add_argument("--strict", action="store_true", help="enrol nothing if any photo is rejected")
+    _common(p, model=True)
+    p.set_defaults(func=run_enroll)
+
+    p = actions.add_parser("verify", help="is this photo NAME? (exit 0 yes, 3 no)")
+    p.add_argument("image")
+    p.add_argument("name")
+    _common(p, model=True)
+    p.set_defaults(func=run_verify)
+
+    p = actions.add_parser("identify", help="who is in these photos?")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=1, help="candidates per face (default: 1)")
+    _common(p, model=True)
+    p.set_defaults(func=run_identify)
+
+    p = actions.add_parser("list", help="list enrolled people")
+    _common(p, model=False)
+    p.set_defaults(func=run_list)
+
+    p = actions.add_parser("remove", help="delete a person")
+    p.add_argument("name")
+    _common(p, model=False)
+    p.set_defaults(func=run_remove)
+
+    p = actions.add_parser("rename", help="rename a person")
+    p.add_argument("old")
+    p.add_argument("new")
+    _common(p, model=False)
+    p.set_defaults(func=run_rename)
+
+    p = actions.add_parser("export", help="export the gallery (.json, or an SQLite copy)")
+    p.add_argument("file")
+    _common(p, model=False)
+    p.set_defaults(func=run_export)
+
+    p = actions.add_parser("import", help="import an exported gallery")
+    p.add_argument("file")
+    p.add_argument("--on-conflict", choices=["error", "skip", "merge", "replace"], default="error",
+                   help="when a name exists already (default: error, nothing imported)")
+    _common(p, model=False)
+    p.set_defaults(func=run_import)
+
+    p = actions.add_parser("calibrate", help="measure the threshold on labelled pairs (LFW pairs.txt)")
+    p.add_argument("pairs", help="LFW pairs.txt, or lines 'IMAGE_A IMAGE_B 1|0'")
+    p.add_argument("--images", default=None, help="folder of the LFW images (default: next to PAIRS)")
+    p.add_argument("--target-far", type=float, default=1e-3, help="false-accept rate to stay under (default: 0.001)")
+    p.add_argument("--plot", default=None, help="save the ROC curve and score histograms to this image")
+    _common(p, model=True)
+    p.set_defaults(func=run_calibrate)
+
+
+def _gallery(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from ..faces import Gallery
+
+    return Gallery(args.db, create=create)
+
+
+def _recognizer(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from ..faces import FaceRecognizer
+
+    return FaceRecognizer(_gallery(args, create=create), embedder=args.weights, device=args.device, threshold=args.threshold)
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if args.json else text)
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    meta = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--meta {item!r}: expected KEY=VALUE")
+        meta[key.strip()] = value
+    return meta
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    from ..faces.gallery import validate_name
+    from ..images import find_images
+
+    validate_name(args.name)  # a bad name fails before the models load
+    meta = _metadata(args.meta)
+    paths = find_images(args.images)
+    recognizer = _recognizer(args, create=True)
+    try:
+        report = recognizer.enroll(args.name, paths, metadata=meta or None, replace=args.replace, strict=args.strict)
+    finally:
+        recognizer.close()
+    _print(args, report.to_dict(), report.summary())
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    recognizer = _recognizer(args)
+    try:
+        result = recognizer.verify(args.image, args.name)
+    finally:
+        recognizer.close()
+    verdict = "yes" if result.verified else "no"
+    _print(
+        args,
+        result.to_dict(),
+        f"{args.image}: {verdict}, {result.name} (similarity {result.similarity:.3f}, threshold {result.threshold:.3f})",
+    )
+    return 0 if result.verified else NOT_VERIFIED
+
+
+def run_identify(args: argparse.Namespace) -> int:
+    from ..images import find_images
+
+    paths = find_images(args.images)
+    recognizer = _recognizer(args)
+    try:
+        for path in paths:
+            faces = recognizer.identify(path, top_k=args.top_k)
+            if args.json:
+                print(json.dumps({"source": str(path), "faces": [f.to_dict() for f in faces]}, ensure_ascii=False))
+                continue
+            if not faces:
+                print(f"{path}: no face")
+            for face in faces:
+                box = ",".join(f"{v:.0f}" for v in face.box)
+                who = face.identity or "unknown"
+                others = ", ".join(f"{m.name} {m.similarity:.3f}" for m in face.candidates)
+                print(f"{path}: [{box}] {who} ({face.similarity:.3f})" + (f"; candidates: {others}" if args.top_k > 1 else ""))
+    finally:
+        recognizer.close()
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _gallery(args) as gallery:
+        people = gallery.identities()
+    if args.json:
+        print(json.dumps([p.to_dict() for p in people], ensure_ascii=False))
+        return 0
+    if not people:
+        print(f"{args.db}: nobody enrolled")
+    for person in people:
+        models = "; ".join(f"{n} x {key}" for key, n in person.embeddings.items()) or "no embeddings"
+        meta = f"  {json.dumps(person.metadata, ensure_ascii=False)}" if person.metadata else ""
+        print(f"{person.name}: {models}{meta}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    with _gallery(args) as gallery:
+        count = gallery.remove(args.name)
+    _print(args, {"removed": args.name, "embeddings": count}, f"removed {args.name} ({count} embeddings)")
+    return 0
+
+
+def run_rename(args: argparse.Namespace) -> int:
+    with _gallery(args) as gallery:
+        gallery.rename(args.old, args.new)
+    _print(args, {"renamed": args.old, "to": args.new}, f"renamed {args.old} to {args.new}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with _gallery(args) as gallery:
+        target = gallery.export(args.file)
+        count = len(gallery)
+    _print(args, {"exported": str(target), "identities": count}, f"exported {count} people to {target}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    with _gallery(args, create=True) as gallery:
+        counts = gallery.import_from(args.file, on_conflict=args.on_conflict)
+    _print(
+        args,
+        counts,
+        f"imported {counts['identities']} people ({counts['embeddings']} embeddings), skipped {counts['skipped']}",
+    )
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from ..faces.calibration import read_pairs
+
+    from ..faces import FaceRecognizer
+
+    pairs = read_pairs(args.pairs, args.images)  # a bad pairs file fails before the models load
+    recognizer = FaceRecognizer(None, embedder=args.weights, device=args.device, threshold=args.threshold)  # no gallery needed
+    try:
+        result = recognizer.calibrate(pairs, target_far=args.target_far, plot=args.plot)
+    finally:
+        recognizer.close()
+    data = result.to_dict()
+    data["model"] = str(recognizer.embedder.key)
+    text = result.summary() + f"\nuse it: --threshold {result.threshold:.4f}  (model {recognizer.embedder.key})"
+    if args.plot:
+        text += f"\nplot: {args.plot}"
+    _print(args, data, text)
+    return 0
