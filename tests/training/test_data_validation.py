@@ -47,6 +47,15 @@ def load_warned(spec, split="train", **kwargs) -> tuple[DetectionDataset, str]:
     return dataset, messages[0]
 
 
+def edit_coco(coco: Path, change) -> Path:
+    """Apply ``change(data)`` to the train json; returns its path."""
+    path = coco / "annotations" / "instances_train.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
 def codes(report: ValidationReport) -> set[str]:
     return {p.code for p in report.problems}
 
@@ -187,21 +196,18 @@ def test_missing_image_in_a_yolo_image_list(yolo, tmp_path):
 
 
 def test_size_mismatch_between_annotation_and_file_skips_the_image(coco):
-    path = coco / "annotations" / "instances_train.json"
-    data = json.loads(path.read_text())
-    data["images"][0]["width"] = 100
-    path.write_text(json.dumps(data))
+    edit_coco(coco, lambda data: data["images"][0].update(width=100))
     dataset, message = load_warned(coco)
     assert len(dataset) == 3 and "size_mismatch" in message and "annotated as 100x64, but train_00000.png is 64x64" in message
 
 
 # --------------------------------------------------------------------------- COCO / VOC structure
 def test_coco_unknown_category_and_unknown_image_are_fatal(coco):
-    path = coco / "annotations" / "instances_train.json"
-    data = json.loads(path.read_text())
-    data["annotations"][0]["category_id"] = 99
-    data["annotations"][1]["image_id"] = 999
-    path.write_text(json.dumps(data))
+    def change(data):
+        data["annotations"][0]["category_id"] = 99
+        data["annotations"][1]["image_id"] = 999
+
+    path = edit_coco(coco, change)
     with pytest.raises(DatasetError) as info:
         load_dataset(coco)
     message = str(info.value)
@@ -211,19 +217,13 @@ def test_coco_unknown_category_and_unknown_image_are_fatal(coco):
 
 
 def test_coco_bbox_of_wrong_length_skips_the_image(coco):
-    path = coco / "annotations" / "instances_train.json"
-    data = json.loads(path.read_text())
-    data["annotations"][0]["bbox"] = [1, 2, 3]
-    path.write_text(json.dumps(data))
+    edit_coco(coco, lambda data: data["annotations"][0].update(bbox=[1, 2, 3]))
     dataset, message = load_warned(coco)
     assert len(dataset) == 3 and "bad_columns" in message and "must be [x, y, width, height]" in message
 
 
 def test_same_image_listed_twice_is_fatal(coco, yolo):
-    path = coco / "annotations" / "instances_train.json"
-    data = json.loads(path.read_text())
-    data["images"].append(dict(data["images"][0], id=1000))
-    path.write_text(json.dumps(data))
+    edit_coco(coco, lambda data: data["images"].append(dict(data["images"][0], id=1000)))
     with pytest.raises(DatasetError, match="duplicate_image"):
         load_dataset(coco)
     yolo.write_text(yolo.read_text().replace("train: images/train", "train: [images/train, images/train]"))
