@@ -343,3 +343,18 @@ def test_check_dataset_covers_every_split_and_convert_writes_nothing_on_failure(
         convert(yolo, "coco", out)
     assert "1 error, 1 warning" in str(info.value)  # both splits in one summary
     assert not out.exists()
+
+
+def test_data_commands_check_and_convert(yolo, tmp_path, capsys):
+    from detectkit.cli import main
+
+    assert main(["data", "check", str(yolo)]) == 0
+    assert "0 errors, 0 warnings (6 images checked" in capsys.readouterr().out
+    assert main(["data", "convert", str(yolo), "--to", "voc", str(tmp_path / "voc")]) == 0
+    assert load_dataset(tmp_path / "voc", "val").format == "voc"
+    bad = label(yolo, 2)
+    bad.write_text("4 0.5 0.5 0.2 0.2\n")
+    assert main(["data", "check", str(yolo)]) == 1
+    assert f"{bad}:1: class id 4 is outside names" in capsys.readouterr().out
+    assert main(["data", "convert", str(yolo), "--to", "coco", str(tmp_path / "never")]) == 1
+    assert "failed validation" in capsys.readouterr().err and not (tmp_path / "never").exists()
