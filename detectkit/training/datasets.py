@@ -413,7 +413,7 @@ def load_splits(
         return split_dataset(spec, val_fraction, seed)
     available = list_splits(spec)
     if "val" in available:
-        train = load_dataset(spec, "train" if "train" in available else None, names=names)
+        train = load_dataset(spec, "train", names=names)
         val = load_dataset(spec, "val", names=names)
         if train.names != val.names:
             raise DatasetError(f"{spec}: train and val have different class names: {train.names} vs {val.names}")

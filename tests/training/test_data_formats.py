@@ -237,6 +237,12 @@ def test_write_yolo_never_deletes_files_in_a_folder_it_did_not_make(sources, tmp
     with pytest.raises(DatasetError, match="not part of this dataset"):
         write_yolo(load_dataset(sources["yolo"]), out, overwrite=True)
     assert precious.read_bytes() == b"my photo"
+    same_name = out / "images" / "train" / "train_00000.png"  # a different picture under a dataset image's name
+    same_name.write_bytes(b"my other photo")
+    precious.unlink()
+    with pytest.raises(DatasetError, match="a different file is already there"):
+        write_yolo(load_dataset(sources["yolo"]), out, overwrite=True)
+    assert same_name.read_bytes() == b"my other photo"
 
 
 def test_images_are_symlinked_by_default(sources, tmp_path):

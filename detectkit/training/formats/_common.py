@@ -149,11 +149,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def place_image(source: Path, target: Path, mode: ImagesMode) -> None:
-    """Put ``source`` at ``target`` as a symlink, hard link or copy (nothing to do if it already is that file)."""
+def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = False) -> None:
+    """Put ``source`` at ``target`` as a symlink, hard link or copy (nothing to do if it already is that file).
+
+    A link at ``target`` is replaced; another real file only with ``replace`` (else DatasetError: nothing is lost).
+    """
     if target.exists() or target.is_symlink():
-        if _same_file(source, target) or (mode == "copy" and filecmp.cmp(source, target, shallow=False)):
+        if _same_file(source, target) or (target.is_file() and filecmp.cmp(source, target, shallow=False)):
             return
+        if not (target.is_symlink() or replace):
+            raise DatasetError(
+                f"{target}: a different file is already there; write to an empty folder "
+                "(or, in a folder detectkit wrote, pass overwrite=True)"
+            )
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "symlink":

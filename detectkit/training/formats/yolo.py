@@ -360,7 +360,7 @@ def write_yolo(
     for cache in (out / "labels").glob(f"{split}*.cache"):
         cache.unlink()  # ultralytics' label cache would hide the new labels
     for sample, name in zip(dataset.samples, targets):
-        place_image(sample.image_path, image_dir / name, images)
+        place_image(sample.image_path, image_dir / name, images, replace=overwrite and owned)
         (label_dir / (Path(name).stem + ".txt")).write_text(format_labels(sample), encoding="utf-8")
     data["path"] = str(out)
     data[split] = f"images/{split}"
