@@ -113,12 +113,28 @@ class Annotator:
             return color_for(int(detections.tracker_id[i]))
         return color_for(int(detections.class_id[i]))
 
-    def draw_text_lines(self, image: np.ndarray, lines: Sequence[str], *, copy: bool = False) -> np.ndarray:
-        """Overlay lines of text in the top-left corner (FPS, latency...)."""
+    def draw_text_lines(
+        self, image: np.ndarray, lines: Sequence[str], *, copy: bool = False, corner: str = "top-left"
+    ) -> np.ndarray:
+        """Overlay lines of text in a corner (FPS, latency...): ``"top-left"`` or ``"bottom-left"``.
+
+        Example:
+            >>> import numpy as np
+            >>> out = Annotator().draw_text_lines(np.zeros((100, 200, 3), np.uint8), ["FPS 30"], corner="bottom-left")
+            >>> bool(out[:50].any()), bool(out[50:].any())
+            (False, True)
+        """
+        import cv2
+
+        if corner not in ("top-left", "bottom-left"):
+            raise ValueError(f"corner must be 'top-left' or 'bottom-left', not {corner!r}")
         canvas = image.copy() if copy else image
         scale = max(canvas.shape[:2]) / 1000.0
         font_scale = self.font_scale or max(0.45, 0.6 * scale)
         y = 4
+        if corner == "bottom-left":
+            line_height = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+            y = max(0, canvas.shape[0] - len(lines) * (line_height[0][1] + line_height[1] + 8) - 4)
         for line in lines:
             y = _text_box(canvas, line, (4, y), (32, 32, 32), font_scale, 1, below=True)
         return canvas

@@ -300,7 +300,7 @@ class Pipeline:
         self.overlay = overlay
         self.max_frames = max_frames
         live = self.mode == "live"
-        capacity = buffer_size or (self.batch_size if live else max(8, 4 * self.batch_size))
+        capacity = max(buffer_size or (self.batch_size if live else max(8, 4 * self.batch_size)), self.batch_size)
         self.stats = PipelineStats()
         self.report = report or logger.warning
         self._frames = FrameBuffer(capacity, drop_oldest=live)
@@ -453,7 +453,7 @@ class Pipeline:
         if result.faces is not None and len(result.faces):
             self.annotator.draw(image, result.faces, copy=False)
         if self.overlay:
-            self.annotator.draw_text_lines(image, self.stats.overlay_lines())
+            self.annotator.draw_text_lines(image, self.stats.overlay_lines(live=self.mode == "live"), corner="bottom-left")
         return image
 
     def run(self, sink: Any = None, *, summary: bool = True, log: Callable[[str], None] = print) -> PipelineStats:
@@ -506,9 +506,9 @@ class Pipeline:
                 self.close()
                 for message in errors:
                     self.report(f"could not close an output: {message}")
+                if summary:  # after Ctrl-C or an error too: what was done so far
+                    log(self.stats.summary())
         self._raise_errors()
-        if summary:
-            log(self.stats.summary())
         return self.stats
 
 

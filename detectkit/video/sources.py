@@ -186,6 +186,9 @@ class CaptureSource(VideoSource):
         width, height, fps: requested camera settings (webcams; ignored when unsupported).
         max_bad_reads: in a file, this many failed reads in a row before the known end
             are taken as the end (each counted as a corrupt frame).
+        start: in a file, the first frame to read (a seek).
+        stride: in a file, read every ``stride``-th frame (the others are grabbed, not converted);
+            frame indices stay the file's own.
         opener: makes the capture object (default ``cv2.VideoCapture``); tests pass a fake.
 
     Example:
@@ -200,6 +203,8 @@ class CaptureSource(VideoSource):
         height: int | None = None,
         fps: float | None = None,
         max_bad_reads: int = 25,
+        start: int = 0,
+        stride: int = 1,
         opener: Callable[..., Any] | None = None,
     ) -> None:
         if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
@@ -216,6 +221,11 @@ class CaptureSource(VideoSource):
         self.target = target
         self.requested = {"width": width, "height": height, "fps": fps}
         self.max_bad_reads = int(max_bad_reads)
+        if (start or stride != 1) and kind != "file":
+            raise SourceError(f"{name}: start= and stride= apply to video files only")
+        if stride < 1 or start < 0:
+            raise ValueError(f"stride must be >= 1 and start >= 0, got stride={stride}, start={start}")
+        self.start, self.stride = int(start), int(stride)
         self._opener = opener
         self._cap: Any = None
         self._bad_in_a_row = 0
@@ -251,10 +261,18 @@ class CaptureSource(VideoSource):
         self.info.frame_count = count if self.info.kind == "file" and count > 0 else None
         self._cap = cap
         self._bad_in_a_row = 0
+        if self.start:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, self.start)
+            self._next_index = self.start
 
     def _read(self) -> tuple[np.ndarray, dict[str, Any]] | None:
         import cv2
 
+        if self.stride > 1 and self._next_index > self.start:
+            for _ in range(self.stride - 1):  # the frames in between: decoded by grab(), never converted
+                if not self._cap.grab():
+                    return None
+                self._next_index += 1
         ok, image = self._cap.read()
         if ok and image is not None and image.size:
             self._bad_in_a_row = 0
@@ -477,7 +495,8 @@ class FrameBuffer:
         """Take up to ``max_items``, oldest first.
 
         Waits until at least one item is there (up to ``timeout``: then ``[]``). With
-        ``fill=True`` it waits on until ``max_items`` are there or the producer ended.
+        ``fill=True`` it waits on until ``max_items`` are there (or the buffer is full), or
+        the producer ended.
         Returns ``None`` when the producer ended and everything was taken, or on close.
         """
         deadline = time.monotonic() + timeout
@@ -486,7 +505,7 @@ class FrameBuffer:
                 if self._closed:
                     return None
                 have = len(self._items)
-                if have >= max_items or (have and (not fill or self._ended)):
+                if have >= min(max_items, self.capacity) or (have and (not fill or self._ended)):
                     break
                 if self._ended and not have:
                     return None

@@ -204,8 +204,12 @@ class PipelineStats:
             "events": [message for _, message in self.events],
         }
 
-    def overlay_lines(self) -> list[str]:
-        """Short lines for the on-frame overlay: FPS, latency, drops.
+    def overlay_lines(self, live: bool = True, model_stages: tuple[str, ...] = ("detect", "track", "faces")) -> list[str]:
+        """Short lines for the on-frame overlay.
+
+        Live: FPS, capture-to-screen latency of the last frame, frames dropped. File mode:
+        FPS and the models' milliseconds per frame (a file frame's "latency" is mostly its
+        wait in the read-ahead buffer, which says nothing).
 
         Example:
             >>> PipelineStats().overlay_lines()[0]
@@ -213,11 +217,16 @@ class PipelineStats:
         """
         fps = self.fps
         lines = [f"FPS {fps:.1f}" if fps > 0 else "FPS --"]
-        if self.latency.count:
-            last = self.latency.values()[-1]
-            lines.append(f"latency {1000 * last:.0f} ms")
-        if self.frames_dropped:
-            lines.append(f"dropped {self.frames_dropped}")
+        if live:
+            if self.latency.count:
+                lines.append(f"latency {1000 * self.latency.values()[-1]:.0f} ms")
+            if self.frames_dropped:
+                lines.append(f"dropped {self.frames_dropped}")
+        else:
+            stage_ms = self.stage_ms()
+            model_ms = sum(ms for name, ms in stage_ms.items() if name in model_stages)
+            if model_ms > 0:
+                lines.append(f"models {model_ms:.0f} ms/frame")
         return lines
 
     def summary(self) -> str:

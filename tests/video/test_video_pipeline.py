@@ -1,0 +1,165 @@
+"""Pipeline: file mode loses nothing and keeps order; live mode stays fresh; faults end cleanly."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import SIZE, SQUARE, FakeCamera, SquareDetector, count_frames, square_x, synthetic_frame
+
+from detectkit.errors import SourceError
+from detectkit.video import Pipeline
+from detectkit.video.sinks import CallbackSink
+
+
+# ----------------------------------------------------------------------------- file mode
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_file_mode_processes_every_frame_once_in_order(synthetic_video, tmp_path, batch_size, no_thread_leaks):
+    detector = SquareDetector(delay=0.002)
+    out_video, out_json = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    seen: list[int] = []
+    pipeline = Pipeline(synthetic_video, detector=detector, batch_size=batch_size)
+    assert pipeline.mode == "file"
+    stats = pipeline.run([out_video, out_json, CallbackSink(lambda r, image: seen.append(r.index), needs_image=False)], summary=False)
+
+    assert seen == list(range(60))
+    assert stats.frames_processed == stats.frames_read == 60 and stats.frames_dropped == 0
+    # batches as asked, the last one partial
+    assert detector.batches == [batch_size] * (60 // batch_size) + ([60 % batch_size] if 60 % batch_size else [])
+    assert detector.threads == {"detectkit-worker"}
+    lines = [json.loads(line) for line in out_json.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(60))
+    for line in lines:  # the square is where the video put it, frame by frame
+        (box,) = [d["xyxy"] for d in line["detections"]]
+        assert abs(box[0] - square_x(line["frame"])) <= 1 and abs(box[2] - box[0] - SQUARE) <= 2
+    assert count_frames(out_video) == (60, SIZE)
+    assert {"detect", "draw", "sink"} <= set(stats.stage_ms())
+
+
+def test_file_mode_memory_is_bounded_by_its_buffers(synthetic_video, no_thread_leaks):
+    slow = SquareDetector(delay=0.01)
+    pipeline = Pipeline(synthetic_video, detector=slow, batch_size=2)
+    results = list(pipeline)
+    assert len(results) == 60
+    # the reader waited for inference instead of reading the whole file ahead
+    assert pipeline._frames.high_water <= pipeline._frames.capacity == 8
+    assert pipeline._out.high_water <= 2
+
+
+def test_iteration_can_stop_early_and_threads_end(synthetic_video, no_thread_leaks):
+    pipeline = Pipeline(synthetic_video, detector=SquareDetector())
+    for result in pipeline:
+        if result.index == 5:
+            break
+    assert pipeline._closed and not any(t.is_alive() for t in pipeline.threads)
+    assert Pipeline(synthetic_video, max_frames=7).run(summary=False).frames_processed == 7
+
+
+def test_a_sink_returning_false_stops_the_run(synthetic_video, tmp_path, no_thread_leaks):
+    out = tmp_path / "stopped.mp4"
+    stats = Pipeline(synthetic_video, detector=SquareDetector()).run([out, lambda r, image: r.index < 9], summary=False)
+    assert stats.frames_processed == 10
+    assert count_frames(out) == (10, SIZE)
+    assert any("stopped by a sink" in message for _, message in stats.events)
+
+
+def test_corrupt_frames_are_skipped_and_counted(no_thread_leaks):
+    frames = [synthetic_frame(i) for i in range(10)]
+    frames[3] = None
+    frames[6] = b"definitely not an image"
+    pipeline = Pipeline(frames, detector=SquareDetector())
+    indices = [r.index for r in pipeline]
+    assert indices == [0, 1, 2, 4, 5, 7, 8, 9]
+    assert pipeline.stats.frames_corrupt == 2 and pipeline.stats.frames_processed == 8
+
+
+def test_frame_size_changes_are_handled(tmp_path, no_thread_leaks):
+    frames = [synthetic_frame(i) for i in range(6)] + [synthetic_frame(i, (320, 240)) for i in range(6, 12)]
+    out = tmp_path / "sizes.mp4"
+    found: list[int] = []
+    pipeline = Pipeline(frames, detector=SquareDetector(), track=True)
+    stats = pipeline.run([out, lambda r, image: found.append(len(r.detections))], summary=False)
+    assert stats.frames_processed == 12 and stats.size_changes == 1
+    assert found == [1] * 12  # the square is found at both sizes
+    assert count_frames(out) == (12, SIZE)  # later frames letterboxed into the first size
+    assert pipeline.stages[1].tracker.resets == 1  # the tracker started over at the new size
+
+
+def test_a_stage_error_is_raised_and_outputs_are_finalised(synthetic_video, tmp_path, no_thread_leaks):
+    out = tmp_path / "partial.mp4"
+    pipeline = Pipeline(synthetic_video, detector=SquareDetector(fail_at_call=20))
+    with pytest.raises(RuntimeError, match="model exploded"):
+        pipeline.run(out, summary=False)
+    frames, size = count_frames(out)
+    assert frames == 19 and size == SIZE
+
+
+def test_missing_source_names_it(tmp_path):
+    with pytest.raises(SourceError, match="nope.mp4"):
+        Pipeline(tmp_path / "nope.mp4")
+
+
+def test_tracking_gives_the_moving_square_one_id(synthetic_video, no_thread_leaks):
+    ids = [r.detections.tracker_id.tolist() for r in Pipeline(synthetic_video, detector=SquareDetector(), track=True, max_frames=30)]
+    assert ids[0] == [1] and all(i == [1] for i in ids)
+
+
+# ----------------------------------------------------------------------------- live mode
+def test_live_mode_stays_fresh_and_counts_drops(no_thread_leaks):
+    camera = FakeCamera(fps=250.0, limit=400)  # a frame every 4 ms
+    detector = SquareDetector(delay=0.03)  # inference takes 30 ms: the camera is ~7x faster
+    pipeline = Pipeline(camera, detector=detector, mode="live")
+    results = list(pipeline)
+    stats = pipeline.stats
+
+    assert stats.frames_read == 400
+    assert stats.frames_dropped > 200 and stats.frames_dropped + stats.frames_processed == 400
+    indices = [r.index for r in results]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert max(np.diff(indices)) > 1  # frames skipped, never reordered
+    # every frame shown is at most about one inference old (30 ms); generous for a busy CI machine
+    latencies = stats.latency.values()
+    assert np.percentile(latencies, 50) < 0.15 and np.percentile(latencies, 99) < 0.4
+    # latency does not grow over the run
+    half = len(latencies) // 2
+    assert np.median(latencies[half:]) < 2 * np.median(latencies[:half]) + 0.02
+    assert pipeline._frames.high_water <= 1 and pipeline._out.high_water <= 1
+
+
+def test_live_camera_that_disconnects_and_comes_back(no_thread_leaks):
+    messages: list[str] = []
+    camera = FakeCamera(fps=100.0, outages=[(30, 0.6)], limit=80)
+    pipeline = Pipeline(camera, detector=SquareDetector(delay=0.005), mode="live", report=messages.append)
+    results = list(pipeline)
+    assert pipeline.stats.reconnects >= 1 and camera.opens >= 2
+    assert any("unplugged; reconnecting" in m for m in messages)
+    assert any("frames again after" in m for m in messages)
+    assert results[-1].index == 79  # it went on to the end after the outage
+    gap = max(b.frame.timestamp - a.frame.timestamp for a, b in zip(results, results[1:]))
+    assert gap >= 0.5  # the outage shows as a gap in capture times
+
+
+def test_live_camera_lost_for_good_is_reported_and_ends(no_thread_leaks):
+    camera = FakeCamera(fps=100.0, lose_forever_after=20)
+    pipeline = Pipeline(camera, detector=SquareDetector(), mode="live", retry_for=0.8, report=lambda m: None)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="unplugged"):
+        for _ in pipeline:
+            pass
+    assert time.monotonic() - started < 5
+    assert any("gave up" in m for _, m in pipeline.stats.events)
+    assert not any(t.is_alive() for t in pipeline.threads)
+
+
+def test_threads_are_joined_and_not_daemons(synthetic_video):
+    pipeline = Pipeline(synthetic_video, detector=SquareDetector())
+    before = set(threading.enumerate())
+    pipeline.start()
+    mine = set(threading.enumerate()) - before
+    assert {t.name for t in mine} == {"detectkit-worker", f"detectkit-reader[{synthetic_video}]"}
+    assert not any(t.daemon for t in mine)
+    pipeline.close()
+    assert not any(t.is_alive() for t in mine)
