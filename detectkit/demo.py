@@ -294,11 +294,11 @@ def live_available(camera: int = 0) -> tuple[bool, str]:
     """
     import cv2
 
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False, "no display"
-    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
-    if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO"):
-        return False, "this OpenCV has no GUI (opencv-python-headless)"
+    from .video.sinks import display_available
+
+    ok, why = display_available()
+    if not ok:
+        return False, why
     if sys.platform.startswith("linux") and not Path(f"/dev/video{camera}").exists():
         return False, f"no camera at /dev/video{camera}"
     capture = cv2.VideoCapture(camera)

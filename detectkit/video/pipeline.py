@@ -63,7 +63,7 @@ class FrameResult:
             is set when tracking is on.
         faces: faces found (``None`` when the pipeline has no face stage), with
             ``identity``/``similarity`` when a gallery is used and ``tracker_id`` per face.
-        latency: seconds from capture to the sinks (set when the frame is delivered).
+        latency: seconds from capture to the hand-over to the sinks (or to the loop that iterates).
         extra: anything your own stages want to attach.
     """
 
@@ -481,6 +481,7 @@ class Pipeline:
                 s.open(self.source.info)
                 opened.append(s)
             for result in self._results():
+                self._delivered(result)  # its latency: capture -> handed to the sinks (drawn with it)
                 started = time.perf_counter()
                 image = self.render(result) if needs_image else None
                 drawn = time.perf_counter()
@@ -491,7 +492,6 @@ class Pipeline:
                 if needs_image:
                     self.stats.add_stage("draw", drawn - started)
                 self.stats.add_stage("sink", done - drawn)
-                self._delivered(result)
                 if not keep:
                     self.stats.event(f"stopped by a sink at frame {result.index}")
                     break

@@ -29,7 +29,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import FrameResult
     from .sources import SourceInfo
 
-__all__ = ["Sink", "VideoWriterSink", "JsonLinesSink", "WindowSink", "CallbackSink", "make_sink", "letterbox", "FOURCC_BY_SUFFIX"]
+__all__ = [
+    "Sink",
+    "VideoWriterSink",
+    "JsonLinesSink",
+    "WindowSink",
+    "CallbackSink",
+    "make_sink",
+    "letterbox",
+    "display_available",
+    "FOURCC_BY_SUFFIX",
+]
 
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -180,6 +190,27 @@ class JsonLinesSink(Sink):
         self._handle = None
 
 
+def display_available() -> tuple[bool, str]:
+    """Whether an OpenCV window can open here: ``(ok, why_not)``.
+
+    On Linux a display (``DISPLAY`` or ``WAYLAND_DISPLAY``) is needed, and OpenCV must be
+    built with a GUI (not ``opencv-python-headless``).
+
+    Example:
+        >>> ok, why = display_available()
+        >>> isinstance(ok, bool) and (ok or bool(why))
+        True
+    """
+    import cv2
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, "no display (DISPLAY is not set)"
+    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
+    if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO"):
+        return False, "this OpenCV has no GUI (opencv-python-headless)"
+    return True, ""
+
+
 class WindowSink(Sink):
     """Show frames in an OpenCV window; ``q`` or Esc (or closing the window) stops the pipeline.
 
@@ -198,12 +229,15 @@ class WindowSink(Sink):
     def open(self, info: "SourceInfo") -> None:
         import cv2
 
+        ok, why = display_available()
+        if not ok:  # checked first: OpenCV's Qt aborts the whole process when there is no display
+            raise OutputError(f"cannot open a window: {why}; save to a file with --save instead")
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
             raise OutputError(
                 "cannot open a window: this OpenCV has no GUI support or there is no display "
-                f"(opencv-python-headless, or no DISPLAY); save to a file with --save instead ({exc.msg.strip() if hasattr(exc, 'msg') else exc})"
+                f"(opencv-python-headless, or no DISPLAY); save to a file with --save instead ({str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__})"
             ) from exc
 
     def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:

@@ -88,24 +88,39 @@ class ByteTracker:
     frame has none, so lost tracks age). When the frame size changes, the tracker starts
     over (boxes from before no longer line up). One tracker per stream.
 
+    With ``per_class=True`` (the default) each class is tracked on its own, so a track never
+    changes class (at a scene cut, a cat does not inherit the id of the table it replaced);
+    ids stay unique across classes.
+
     Args:
         config: a :class:`TrackerConfig` (or keyword overrides of it).
+        per_class: one ByteTrack per class (``False``: one for all boxes, ultralytics' behaviour).
 
     Example:
         >>> # tracker = ByteTracker(track_buffer=60); tracked = tracker.update(detector(frame))
     """
 
-    def __init__(self, config: TrackerConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: TrackerConfig | None = None, *, per_class: bool = True, **overrides: Any) -> None:
         self.config = TrackerConfig(**{**asdict(config or TrackerConfig()), **overrides})
+        self.per_class = per_class
         self._cls = _bytetrack_class()
-        self._tracker = self._cls(SimpleNamespace(tracker_type="bytetrack", **asdict(self.config)))
+        self._trackers: dict[int, Any] = {}
+        self._global: dict[tuple[int, int], int] = {}  # (class, ByteTrack's id) -> the id we hand out
+        self._next_id = 1
         self._shape: tuple[int, int] | None = None
         self.resets = 0
 
+    def _tracker(self, key: int) -> Any:
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = self._cls(SimpleNamespace(tracker_type="bytetrack", **asdict(self.config)))
+        return tracker
+
     def reset(self) -> None:
         """Forget every track (ids start again at 1)."""
-        self._tracker.reset()
-        self._tracker.reset_id()
+        self._trackers.clear()
+        self._global.clear()
+        self._next_id = 1
         self.resets += 1
 
     def update(self, detections: Detections, image_shape: tuple[int, int] | None = None) -> Detections:
@@ -122,15 +137,42 @@ class ByteTracker:
             if self._shape is not None and shape != self._shape:
                 self.reset()
             self._shape = shape
-        boxes = _Boxes(detections.xyxy.astype(np.float32), detections.confidence.astype(np.float32), detections.class_id.astype(np.float32))
-        output = self._tracker.update(boxes, None)
+        keys = detections.class_id if self.per_class else np.zeros(len(detections), np.int64)
         ids = np.full(len(detections), -1, np.int64)
-        if len(output):
-            output = np.asarray(output)
-            ids[output[:, -1].astype(np.int64)] = output[:, 4].astype(np.int64)
+        for key in set(self._trackers) | {int(k) for k in keys}:  # every tracker steps, so lost tracks age
+            index = np.flatnonzero(keys == key)
+            boxes = _Boxes(
+                detections.xyxy[index].astype(np.float32),
+                detections.confidence[index].astype(np.float32),
+                detections.class_id[index].astype(np.float32),
+            )
+            tracker = self._tracker(key)
+            output = tracker.update(boxes, None)
+            if len(output):
+                output = np.asarray(output)
+                for local, row in zip(output[:, 4].astype(np.int64), output[:, -1].astype(np.int64)):
+                    ids[index[row]] = self._global_id(key, int(local))
+        self._prune()
         return detections.with_extras(tracker_id=ids)
+
+    def _global_id(self, key: int, local: int) -> int:
+        found = self._global.get((key, local))
+        if found is None:
+            found = self._global[(key, local)] = self._next_id
+            self._next_id += 1
+        return found
+
+    def _prune(self) -> None:
+        """Forget the id mapping of tracks ByteTrack has removed, so memory stays flat."""
+        alive = {
+            (key, t.track_id)
+            for key, tracker in self._trackers.items()
+            for t in (*tracker.tracked_stracks, *tracker.lost_stracks)
+        }
+        for pair in [pair for pair in self._global if pair not in alive]:
+            del self._global[pair]
 
     @property
     def active_tracks(self) -> int:
         """Tracks currently followed (confirmed, not lost)."""
-        return sum(1 for t in self._tracker.tracked_stracks if t.is_activated)
+        return sum(1 for tracker in self._trackers.values() for t in tracker.tracked_stracks if t.is_activated)

@@ -1,0 +1,110 @@
+"""Per-track face identity: few embeddings, right names, votes that resist a bad frame, re-checks when weak.
+
+The recogniser here is a test double (coloured squares are faces, colour is identity,
+see conftest.FakeRecognizer); the real FaceRecognizer goes through the same calls in
+test_video_real.py and benchmarks/video_faces.py.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from conftest import FakeRecognizer
+
+from detectkit.video import Pipeline
+from detectkit.video.annotate import Annotator
+from detectkit.video.face_tracks import FaceTrackIdentity
+
+RED, BLUE, GREEN = (0, 0, 255), (255, 0, 0), (0, 255, 0)
+
+
+def faces_clip(n: int = 60, people=((RED, 10, 3), (BLUE, 250, -3))) -> list[np.ndarray]:
+    """Frames with coloured 30x30 squares moving horizontally: (colour, start x, step)."""
+    frames = []
+    for t in range(n):
+        frame = np.full((120, 320, 3), 30, np.uint8)
+        for k, (color, x0, step) in enumerate(people):
+            x = x0 + step * t
+            y = 20 + 50 * k
+            cv2.rectangle(frame, (x, y), (x + 29, y + 29), color, -1)
+        frames.append(frame)
+    return frames
+
+
+def names_by_x(faces) -> dict[str, float]:
+    return {("unknown" if n is None else n): float(x) for n, x in zip(faces.identity, faces.xyxy[:, 0])}
+
+
+def test_each_track_is_identified_once_and_rechecked_now_and_then():
+    recognizer = FakeRecognizer()
+    identity = FaceTrackIdentity(recognizer, recheck_every=20)
+    frames = faces_clip(60)
+    results = [faces for i in range(0, 60, 4) for faces in identity.process(frames[i : i + 4])]
+    assert recognizer.detect_calls == 15  # one batched detection call per 4 frames
+    for t, faces in enumerate(results):
+        assert names_by_x(faces) == {"alice": 10 + 3 * t, "bob": 250 - 3 * t}
+        assert np.all(faces.similarity > 0.99) and np.all(faces.tracker_id > 0)
+    assert identity.faces_seen == 120
+    # first frame, then every 20 frames: 3 checks per person over 60 frames, not 60
+    assert recognizer.embedded == identity.embedded == 6
+    assert identity.embed_ratio == 0.05
+
+
+def test_per_frame_identification_embeds_every_face():
+    recognizer = FakeRecognizer()
+    results = list(Pipeline(faces_clip(20), faces=recognizer, face_identity="frame", batch_size=5))
+    assert recognizer.embedded == 40
+    assert all(set(r.faces.identity) == {"alice", "bob"} for r in results)
+
+
+def test_one_bad_frame_does_not_flip_the_name():
+    recognizer = FakeRecognizer()
+    identity = FaceTrackIdentity(recognizer, recheck_every=1)  # check every frame, so the lie is seen
+    frames = faces_clip(12, people=((RED, 10, 3),))
+    named = []
+    for t, frame in enumerate(frames):
+        if t == 6:
+            recognizer.flip_next = 1  # red looks blue, once
+        named.append(identity.process([frame])[0].identity[0])
+    assert named == ["alice"] * 12
+    votes = list(identity.tracks.values())[0].votes
+    assert [name for name, _ in votes].count("bob") == 1
+
+
+def test_weak_matches_are_rechecked_more_often_and_unknowns_are_marked():
+    recognizer = FakeRecognizer()
+    # alice's enrolled colour is a little off, so her similarity is just above the threshold
+    recognizer.gallery = {"alice": (60, 40, 255), "bob": BLUE}
+    sim = float(FakeRecognizer._unit(RED) @ FakeRecognizer._unit((60, 40, 255)))
+    recognizer.threshold = sim - 0.01
+    identity = FaceTrackIdentity(recognizer, recheck_every=30, weak_recheck_every=5, weak_margin=0.05)
+    frames = faces_clip(30, people=((RED, 10, 3), (GREEN, 250, -3)))
+    results = identity.process(frames)
+    assert names_by_x(results[-1]).keys() == {"alice", "unknown"}
+    # alice (weak): frames 1, 6, 11, 16, 21, 26 = 6 checks; the stranger (far below): once
+    assert identity.embedded == 6 + 1
+    labels = [Annotator().label(results[-1], i) for i in range(2)]
+    assert any(label.endswith(f"alice {sim:.2f}") for label in labels) and any(label.endswith("unknown") for label in labels)
+
+
+def test_tracks_that_left_are_forgotten():
+    recognizer = FakeRecognizer()
+    identity = FaceTrackIdentity(recognizer, forget_after=10)
+    identity.process(faces_clip(5))
+    assert len(identity.tracks) == 2
+    empty = [np.full((120, 320, 3), 30, np.uint8)] * 15
+    identity.process(empty)
+    assert identity.tracks == {}
+
+
+def test_pipeline_runs_objects_and_faces_together():
+    from conftest import SquareDetector
+
+    frames = faces_clip(10)
+    for frame in frames:  # add a white square (an "object") too
+        cv2.rectangle(frame, (150, 90), (170, 110), (255, 255, 255), -1)
+    results = list(Pipeline(frames, detector=SquareDetector(), faces=FakeRecognizer(), track=True))
+    assert [len(r.detections) for r in results] == [1] * 10
+    assert all(sorted(r.faces.identity) == ["alice", "bob"] for r in results)
+    record = results[3].to_dict()
+    assert record["detections"][0]["label"] == "square" and {f["identity"] for f in record["faces"]} == {"alice", "bob"}
