@@ -51,6 +51,9 @@ class UltralyticsBackend:
         self.names = {int(k): str(v) for k, v in (names or {}).items()}
         self._device_arg = _device_arg(device)
         self._fixed_imgsz = _exported_imgsz(self.model)
+        from ultralytics.cfg import DEFAULT_CFG_DICT
+
+        self._has_quantize = "quantize" in DEFAULT_CFG_DICT
 
     def predict(self, images: Sequence[np.ndarray], options: PredictOptions) -> list[Detections]:
         kwargs: dict[str, Any] = {
@@ -58,10 +61,11 @@ class UltralyticsBackend:
             "iou": options.iou,
             "max_det": options.max_det,
             "device": self._device_arg,
-            "half": options.half,
             "verbose": False,
             "save": False,
         }
+        if options.half:  # ultralytics >= 8.4 calls it quantize=16; before, half=True
+            kwargs.update({"quantize": 16} if self._has_quantize else {"half": True})
         imgsz = options.imgsz or self._fixed_imgsz
         if imgsz is not None:
             kwargs["imgsz"] = imgsz
