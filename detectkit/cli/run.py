@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--face-identity", choices=("track", "frame"), default="track",
         help="identify each tracked face once and vote (track, default) or every face in every frame (frame)",
     )
+    parser.add_argument("--face-weights", default="facenet-vggface2", help="FaceNet weights for --faces (default: facenet-vggface2)")
+    parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack)")
     parser.add_argument("--show", action="store_true", help="show a window (q or Esc quits)")
     parser.add_argument("--save", type=Path, default=None, metavar="OUT.mp4", help="write the annotated video here")
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=("auto", "live", "file"), default="auto",
                         help="live: newest frames only; file: every frame in order (default: live for cameras and streams)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--stride", type=int, default=1, help="video files: process every N-th frame (default: 1, all)")
     parser.add_argument("--no-overlay", action="store_true", help="do not draw FPS and latency on the frames")
     parser.epilog = "--model auto: a local COCO YOLO (yolo11n.pt, yolov8n.pt, yolov8n_int8.onnx), else yolo11n.pt downloaded; --model none: faces only"
     parser.set_defaults(func=run)
@@ -69,11 +72,18 @@ def make_detector(args: argparse.Namespace):
     return detector_from_args(args)
 
 
-def make_recognizer(gallery: str, device: str = "auto"):
-    """A FaceRecognizer over ``gallery`` (the face module's own errors explain what is missing)."""
+def make_recognizer(args: argparse.Namespace):
+    """A FaceRecognizer over the ``--faces`` gallery (the face module's errors say what is missing).
+
+    Raises:
+        GalleryError: the gallery file does not exist (it would be empty: everyone unknown).
+    """
+    from ..errors import GalleryError
     from ..faces import FaceRecognizer
 
-    return FaceRecognizer(gallery=gallery, device=device)
+    if not Path(args.faces).is_file():
+        raise GalleryError(f"{args.faces}: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db {args.faces}")
+    return FaceRecognizer(gallery=args.faces, embedder=args.face_weights, threshold=args.face_threshold, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
     from ..video.sinks import WindowSink
     from .detect import summarize
 
+    from ..video.sources import CaptureSource, open_source
+
+    # the source first: a wrong path fails at once, before any model is loaded
+    source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
     detector = make_detector(args)
-    recognizer = make_recognizer(args.faces, args.device) if args.faces else None
+    recognizer = make_recognizer(args) if args.faces else None
     if detector is None and recognizer is None:
         _say("nothing to run: --model none and no --faces")
         return 2
@@ -109,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
         sinks.append(CallbackSink(print_frame, needs_image=False))
     pipeline = Pipeline(
-        args.source,
+        source,
         detector=detector,
         faces=recognizer,
         track=args.track,

@@ -312,6 +312,7 @@ class Pipeline:
             reconnect=live if reconnect is None else reconnect,
             retry_for=retry_for,
             report=self.report,
+            max_frames=None if live else max_frames,  # a file is read no further than asked
         )
         self._worker = threading.Thread(target=self._work, name="detectkit-worker")
         self._worker_error: BaseException | None = None

@@ -560,6 +560,7 @@ class FrameReader:
         stats: counters to update.
         reconnect: reopen a lost live source.
         report: called with a message for each fault (lost source, reconnection, corrupt frame).
+        max_frames: stop after reading this many frames.
     """
 
     def __init__(
@@ -573,8 +574,10 @@ class FrameReader:
         max_backoff: float = 5.0,
         retry_for: float | None = 60.0,
         report: Callable[[str], None] | None = None,
+        max_frames: int | None = None,
     ) -> None:
         self.source = source
+        self.max_frames = max_frames
         self.buffer = buffer
         self.stats = stats
         self.reconnect = reconnect and source.reconnectable
@@ -630,6 +633,9 @@ class FrameReader:
                 if not self.buffer.put(frame):
                     break
                 self.stats.frames_dropped = self.buffer.dropped
+                if self.max_frames is not None and self.stats.frames_read >= self.max_frames:
+                    self.ended_reason = f"read the {self.max_frames} frames asked for"
+                    break
         except BaseException as exc:  # noqa: BLE001 - handed to the pipeline, which raises it
             self.error = exc
             self.ended_reason = f"reader failed: {type(exc).__name__}: {exc}"
