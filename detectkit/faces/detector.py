@@ -202,7 +202,8 @@ class FaceDetector:
         device = self.device
         rgb = np.stack([image[:, :, ::-1] for image in images])  # BGR -> RGB, one copy
         with torch.inference_mode():
-            imgs = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float()  # NCHW view, channels-last strides
+            pixels = torch.from_numpy(rgb).to(device)  # (B, H, W, 3) uint8
+            imgs = pixels.permute(0, 3, 1, 2).float()  # NCHW view, channels-last strides
             batch, (h, w) = len(images), imgs.shape[2:4]
             empty = [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)) for _ in range(batch)]
 
@@ -245,7 +246,8 @@ class FaceDetector:
             boxes = rerec(boxes)
 
             # Stage 2: R-net on 24x24 crops.
-            crops, keep = _crops(imgs, boxes, inds, w, h, 24, imresample, pad)
+            sat = _SummedAreas(pixels)
+            crops, keep = sat.crops(boxes, inds, 24, pad)
             if crops is None:
                 return empty
             boxes, inds = boxes[keep], inds[keep]
@@ -261,7 +263,7 @@ class FaceDetector:
             boxes = rerec(bbreg(boxes, reg))
 
             # Stage 3: O-net on 48x48 crops, landmarks.
-            crops, keep = _crops(imgs, boxes, inds, w, h, 48, imresample, pad)
+            crops, keep = sat.crops(boxes, inds, 48, pad)
             if crops is None:
                 return empty
             boxes, inds = boxes[keep], inds[keep]
@@ -285,21 +287,77 @@ class FaceDetector:
         return [(boxes_np[inds_np == b], points_np[inds_np == b]) for b in range(batch)]
 
 
-def _crops(imgs: Any, boxes: Any, inds: Any, w: int, h: int, size: int, imresample: Any, pad: Any) -> tuple[Any, Any]:
-    """Resized crops of ``boxes`` (area interpolation, MTCNN's normalisation) and which boxes had one."""
-    import torch
+class _SummedAreas:
+    """Area-resampled crops of a batch of images through summed-area tables.
 
-    y, ey, x, ex = pad(boxes, w, h)
-    data, keep = [], []
-    for k in range(len(y)):
-        if ey[k] > (y[k] - 1) and ex[k] > (x[k] - 1):
-            crop = imgs[inds[k], :, (y[k] - 1) : ey[k], (x[k] - 1) : ex[k]].unsqueeze(0)
-            data.append(imresample(crop, (size, size)))
-            keep.append(k)
-    if not data:
-        return None, None
-    crops = (torch.cat(data, dim=0) - 127.5) * 0.0078125
-    return crops, torch.as_tensor(keep, dtype=torch.long, device=boxes.device)
+    facenet-pytorch resizes each candidate box with its own ``interpolate(mode="area")``
+    call (``adaptive_avg_pool2d``): thousands of tiny calls per batch, each a parallel
+    region, which costs milliseconds apiece on a busy CPU. Adaptive average pooling
+    averages the input over bins ``[floor(i*n/s), ceil((i+1)*n/s))``; with an integer
+    summed-area table per image every bin sum is four look-ups, so all crops of an image
+    come out of one vectorised gather. Pixel sums are exact integers either way, so the
+    crops equal the library's (float32 division of the same sums).
+    """
+
+    def __init__(self, pixels: Any) -> None:
+        self.pixels = pixels  # (B, H, W, 3) uint8
+        self.tables: dict[int, Any] = {}
+
+    def table(self, b: int) -> Any:
+        """Flattened summed-area table of image ``b``: ``((H+1) * (W+1), 3)`` integers."""
+        import torch
+
+        if b not in self.tables:
+            height, width = self.pixels.shape[1:3]
+            exact32 = height * width * 255 < 2**31  # int32 sums stay exact below ~8.4 megapixels
+            if self.pixels.device.type == "cpu":  # NumPy's cumsum is much faster than torch's on CPU
+                image = self.pixels[b].numpy().astype(np.int32 if exact32 else np.int64)
+                table = np.zeros((height + 1, width + 1, 3), image.dtype)
+                np.cumsum(np.cumsum(image, axis=0), axis=1, out=table[1:, 1:])
+                table = torch.from_numpy(table)
+            else:
+                image = self.pixels[b].to(torch.int32 if exact32 else torch.int64)
+                table = torch.zeros((height + 1, width + 1, 3), dtype=image.dtype, device=image.device)
+                table[1:, 1:] = image.cumsum(0).cumsum(1)
+            self.tables[b] = table.reshape(-1, 3)
+        return self.tables[b]
+
+    def crops(self, boxes: Any, inds: Any, size: int, pad: Any) -> tuple[Any, Any]:
+        """``(crops (K, 3, size, size) normalised as MTCNN wants, indices of the boxes that had a crop)``."""
+        import torch
+
+        h, w = self.pixels.shape[1:3]
+        y, ey, x, ex = pad(boxes, w, h)  # 1-based inclusive corners, clipped to the image (numpy)
+        y0, x0 = y.astype(np.int64) - 1, x.astype(np.int64) - 1
+        y1, x1 = ey.astype(np.int64), ex.astype(np.int64)
+        valid = np.flatnonzero((y1 > y0) & (x1 > x0))
+        if len(valid) == 0:
+            return None, None
+        device = self.pixels.device
+        steps = np.arange(size, dtype=np.int64)
+        image_of = inds.cpu().numpy()
+        out = torch.empty((len(valid), size, size, 3), dtype=torch.float32, device=device)
+        for b in np.unique(image_of[valid]):
+            rows = valid[image_of[valid] == b]
+            nh, nw = (y1 - y0)[rows, None], (x1 - x0)[rows, None]
+            rs = y0[rows, None] + steps * nh // size  # bin [floor(i*n/s), ceil((i+1)*n/s)), as adaptive_avg_pool2d
+            re = y0[rows, None] + -((-(steps + 1) * nh) // size)
+            cs = x0[rows, None] + steps * nw // size
+            ce = x0[rows, None] + -((-(steps + 1) * nw) // size)
+            stride = w + 1
+            table = self.table(int(b))
+
+            def corner(r: np.ndarray, c: np.ndarray) -> Any:
+                flat = (r[:, :, None] * stride + c[:, None, :]).reshape(-1)
+                return table.index_select(0, torch.from_numpy(flat).to(device))
+
+            sums = corner(re, ce) - corner(rs, ce) - corner(re, cs) + corner(rs, cs)
+            counts = ((re - rs)[:, :, None] * (ce - cs)[:, None, :]).reshape(-1, 1)
+            where = torch.from_numpy(np.searchsorted(valid, rows)).to(device)
+            averages = sums.to(torch.float32) / torch.from_numpy(counts.astype(np.float32)).to(device)
+            out[where] = averages.reshape(len(rows), size, size, 3)
+        crops = (out.permute(0, 3, 1, 2) - 127.5) * 0.0078125
+        return crops, torch.from_numpy(valid).to(device)
 
 
 def _check_array(image: Any, index: int) -> np.ndarray:
