@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--face-identity", choices=("track", "frame"), default="track",
         help="identify each tracked face once and vote (track, default) or every face in every frame (frame)",
     )
+    parser.add_argument("--face-detect-every", type=int, default=1, metavar="N",
+                        help="with --face-identity track: look for faces on every N-th frame, track them in between (default: 1)")
     parser.add_argument("--face-weights", default="facenet-vggface2", help="FaceNet weights for --faces (default: facenet-vggface2)")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack)")
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         mode=args.mode,
         face_identity=args.face_identity,
+        face_options={"detect_every": args.face_detect_every} if args.face_identity == "track" else None,
         max_frames=args.max_frames,
         overlay=not args.no_overlay,
         report=_say,

@@ -84,6 +84,11 @@ class FaceTrackIdentity:
         weak_margin: a similarity within this of ``recognizer.threshold`` is weak.
         history: matches kept per track for the vote.
         forget_after: frames after which an unseen track is forgotten.
+        detect_every: run the face detector on every n-th frame only; in between, faces are
+            where their tracks' motion model puts them (no new faces appear, none is
+            embedded). 1 (the default) detects on every frame. Face detection is most of
+            the cost on a CPU (MTCNN on 1080p frames), so 2 or 3 is where the time goes,
+            at the price of boxes that lag fast motion.
         tracker: a :class:`~detectkit.video.tracking.TrackerConfig` for the face tracker.
 
     Attributes:
@@ -100,9 +105,13 @@ class FaceTrackIdentity:
         weak_margin: float = 0.05,
         history: int = 9,
         forget_after: int = 90,
+        detect_every: int = 1,
         tracker: TrackerConfig | None = None,
     ) -> None:
+        if int(detect_every) < 1:
+            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
         self.recognizer = recognizer
+        self.detect_every = int(detect_every)
         self.recheck_every = int(recheck_every)
         self.weak_recheck_every = int(weak_recheck_every)
         self.weak_margin = float(weak_margin)
@@ -130,9 +139,29 @@ class FaceTrackIdentity:
         return since >= (self.weak_recheck_every if weak else self.recheck_every)
 
     def process(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect faces in a batch of frames (one call), then track and identify them frame by frame."""
-        found = self.recognizer.detect(list(frames))
-        return [self.update(image, faces) for image, faces in zip(frames, found)]
+        """Detect faces in a batch of frames (one call), then track and identify them frame by frame.
+
+        With ``detect_every > 1`` only every n-th frame (counting over the whole stream) is
+        detected; the others get their tracks' predicted boxes (see :meth:`coast`).
+        """
+        due = [i for i in range(len(frames)) if (self.frame + i) % self.detect_every == 0]
+        found = dict(zip(due, self.recognizer.detect([frames[i] for i in due]))) if due else {}
+        return [self.update(image, found[i]) if i in found else self.coast(image) for i, image in enumerate(frames)]
+
+    def coast(self, image: np.ndarray) -> Detections:
+        """A frame the detector skipped: the tracked faces at their predicted boxes, with their voted names."""
+        self.frame += 1
+        faces = self.tracker.coast()
+        n = len(faces)
+        identity = np.full(n, None, dtype=object)
+        similarity = np.full(n, np.nan, np.float32)
+        for i, track_id in enumerate(faces.tracker_id):
+            votes = self.tracks.get(int(track_id))
+            if votes is not None:
+                votes.last_seen = self.frame
+                identity[i], similarity[i] = votes.decision()
+        self._forget()
+        return faces.with_extras(identity=identity, similarity=similarity)
 
     def update(self, image: np.ndarray, faces: Detections) -> Detections:
         """Track one frame's detected faces and fill ``identity``/``similarity`` from the tracks' votes."""

@@ -108,6 +108,8 @@ class ByteTracker:
         self._global: dict[tuple[int, int], int] = {}  # (class, ByteTrack's id) -> the id we hand out
         self._next_id = 1
         self._shape: tuple[int, int] | None = None
+        self._names: dict[int, str] = {}
+        self._coasting = 0  # frames stepped by coast() since the last update()
         self.resets = 0
 
     def _tracker(self, key: int) -> Any:
@@ -137,6 +139,8 @@ class ByteTracker:
             if self._shape is not None and shape != self._shape:
                 self.reset()
             self._shape = shape
+        self._names = dict(detections.names) or self._names
+        self._coasting = 0
         keys = detections.class_id if self.per_class else np.zeros(len(detections), np.int64)
         ids = np.full(len(detections), -1, np.int64)
         for key in set(self._trackers) | {int(k) for k in keys}:  # every tracker steps, so lost tracks age
@@ -154,6 +158,44 @@ class ByteTracker:
                     ids[index[row]] = self._global_id(key, int(local))
         self._prune()
         return detections.with_extras(tracker_id=ids)
+
+    def coast(self) -> Detections:
+        """Step one frame that was not run through the detector; returns where the tracks should be.
+
+        Every track moves on by its motion model (ByteTrack's Kalman filter). The tracks that
+        had a detection at the last :meth:`update` are returned at their predicted boxes,
+        with their ids and last scores; the next :meth:`update` matches them to detections
+        again. This is how a detector can run on every n-th frame only.
+
+        Example:
+            >>> import numpy as np
+            >>> tracker = ByteTracker()
+            >>> for x in (10, 20, 30):
+            ...     _ = tracker.update(Detections(np.array([[x, 10, x + 40, 90]]), [0.9], [0], {0: "face"}))
+            >>> predicted = tracker.coast()
+            >>> predicted.tracker_id.tolist(), bool(predicted.xyxy[0, 0] > 30)
+            ([1], True)
+        """
+        self._coasting += 1
+        boxes, scores, classes, ids = [], [], [], []
+        empty = _Boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        for key, tracker in self._trackers.items():
+            tracker.update(empty, None)
+            for track in tracker.lost_stracks:
+                if track.is_activated and tracker.frame_id - track.end_frame <= self._coasting:
+                    boxes.append(np.asarray(track.xyxy, np.float32))
+                    scores.append(float(track.score))
+                    classes.append(int(key) if self.per_class else int(track.cls))
+                    ids.append(self._global_id(key, int(track.track_id)))
+        self._prune()
+        shape = self._shape
+        if not boxes:
+            return Detections.empty(self._names, shape).with_extras(tracker_id=np.zeros(0, np.int64))
+        xyxy = np.stack(boxes)
+        if shape is not None:
+            xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, shape[1])
+            xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, shape[0])
+        return Detections(xyxy, scores, classes, self._names, tracker_id=ids, image_shape=shape)
 
     def _global_id(self, key: int, local: int) -> int:
         found = self._global.get((key, local))

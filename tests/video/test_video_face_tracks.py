@@ -108,3 +108,28 @@ def test_pipeline_runs_objects_and_faces_together():
     assert all(sorted(r.faces.identity) == ["alice", "bob"] for r in results)
     record = results[3].to_dict()
     assert record["detections"][0]["label"] == "square" and {f["identity"] for f in record["faces"]} == {"alice", "bob"}
+
+
+def test_detecting_every_third_frame_follows_the_faces_by_their_tracks():
+    class CountingRecognizer(FakeRecognizer):
+        frames_detected = 0
+
+        def detect(self, frames):
+            self.frames_detected += len(frames)
+            return super().detect(frames)
+
+    recognizer = CountingRecognizer()
+    identity = FaceTrackIdentity(recognizer, detect_every=3)
+    frames = faces_clip(30)
+    results = [faces for i in range(0, 30, 5) for faces in identity.process(frames[i : i + 5])]
+    assert recognizer.frames_detected == 10  # frames 0, 3, 6, ... only
+    for t, faces in enumerate(results):
+        named = names_by_x(faces)
+        assert named.keys() == {"alice", "bob"}, t
+        # between detections the boxes come from the motion model: never further off than the motion
+        # since the last detection, and within a pixel once the velocity is learnt
+        error = max(abs(named["alice"] - (10 + 3 * t)), abs(named["bob"] - (250 - 3 * t)))
+        assert error <= (6.01 if t < 9 else 1.0), (t, named)
+        assert error == 0 or t % 3 != 0  # detected frames keep the detector's boxes
+        assert len(set(faces.tracker_id.tolist())) == 2
+    assert identity.embedded == 2
