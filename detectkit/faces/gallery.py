@@ -391,6 +391,17 @@ class Gallery:
                 self._writes += 1
                 self._cache.clear()
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several SELECTs see one committed state, whatever other processes write."""
+        with self._lock:
+            conn = self._db
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
     def _identity_id(self, conn: sqlite3.Connection, name: str) -> int | None:
         row = conn.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
         return None if row is None else int(row[0])
@@ -526,8 +537,7 @@ class Gallery:
 
     def identities(self) -> list[Identity]:
         """Every person with metadata and embedding counts per model, sorted by name."""
-        with self._lock:
-            conn = self._db
+        with self._snapshot() as conn:
             counts: dict[int, dict[str, int]] = {}
             for identity, name, version, dim, n in conn.execute(
                 "SELECT identity_id, model_name, model_version, dim, COUNT(*) FROM embeddings "
@@ -591,20 +601,15 @@ class Gallery:
             cached = self._cache.get(model)
             if cached is not None and cached.version == version:
                 return cached
-            rows = self._db.execute(
-                "SELECT e.identity_id, i.name, e.vector FROM embeddings e JOIN identities i ON i.id = e.identity_id "
-                "WHERE e.model_name = ? AND e.model_version = ? AND e.dim = ? ORDER BY e.identity_id, e.id",
-                (model.name, model.version, model.dim),
-            ).fetchall()
-            if not rows:
-                others = [k for k in self.models() if k != model]
-                if others:
-                    shown = ", ".join(str(k) for k in others[:3])
-                    raise GalleryError(
-                        f"{self.path}: the gallery holds embeddings of {shown} only, not of {model}; vectors of "
-                        "different models cannot be compared. Re-enrol the people with this model, or use the "
-                        "model they were enrolled with"
-                    )
+            with self._snapshot() as conn:
+                rows, others = self._load(conn, model)
+            if not rows and others:
+                shown = ", ".join(str(k) for k in others[:3])
+                raise GalleryError(
+                    f"{self.path}: the gallery holds embeddings of {shown} only, not of {model}; vectors of "
+                    "different models cannot be compared. Re-enrol the people with this model, or use the "
+                    "model they were enrolled with"
+                )
             owners = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), model.dim)
             names = {int(r[0]): r[1] for r in rows}
@@ -612,6 +617,18 @@ class Gallery:
             cached = _Cached(version, index, names)
             self._cache = {model: cached}  # one model at a time: the cache never holds stale keys
             return cached
+
+    def _load(self, conn: sqlite3.Connection, model: ModelKey) -> tuple[list[tuple[Any, ...]], list[ModelKey]]:
+        rows = conn.execute(
+            "SELECT e.identity_id, i.name, e.vector FROM embeddings e JOIN identities i ON i.id = e.identity_id "
+            "WHERE e.model_name = ? AND e.model_version = ? AND e.dim = ? ORDER BY e.identity_id, e.id",
+            (model.name, model.version, model.dim),
+        ).fetchall()
+        others: list[ModelKey] = []
+        if not rows:
+            found = conn.execute("SELECT DISTINCT model_name, model_version, dim FROM embeddings").fetchall()
+            others = [ModelKey(n, v, int(d)) for n, v, d in found if ModelKey(n, v, int(d)) != model]
+        return rows, others
 
     def search_arrays(self, queries: np.ndarray, model: ModelKey, top_k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Best ``top_k`` names per query as arrays: ``(names (M, k) object, None-padded; similarities (M, k) float32, NaN-padded)``.
@@ -689,16 +706,11 @@ class Gallery:
         return target
 
     def _export_dict(self) -> dict[str, Any]:
-        with self._lock:
-            conn = self._db
-            conn.execute("BEGIN")  # one consistent snapshot
-            try:
-                people = conn.execute("SELECT id, name, metadata, created_at, updated_at FROM identities ORDER BY name").fetchall()
-                rows = conn.execute(
-                    "SELECT identity_id, model_name, model_version, dim, vector, source, created_at FROM embeddings ORDER BY id"
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+        with self._snapshot() as conn:
+            people = conn.execute("SELECT id, name, metadata, created_at, updated_at FROM identities ORDER BY name").fetchall()
+            rows = conn.execute(
+                "SELECT identity_id, model_name, model_version, dim, vector, source, created_at FROM embeddings ORDER BY id"
+            ).fetchall()
         by_identity: dict[int, list[dict[str, Any]]] = {}
         for identity, name, version, dim, blob, source, created in rows:
             by_identity.setdefault(identity, []).append(

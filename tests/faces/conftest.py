@@ -60,13 +60,28 @@ def random_facenet_state_dict(seed: int = 0, num_classes: int = 7) -> dict:
     return {k: v.clone() for k, v in net.eval().state_dict().items()}
 
 
+def plain_facenet_state_dict(seed: int, num_classes: int = 5) -> dict:
+    """A seeded random InceptionResnetV1 state dict with ``logits.*``, library-initial batch norms (cheap)."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(seed)
+    return InceptionResnetV1(classify=True, num_classes=num_classes).state_dict()
+
+
 @pytest.fixture(scope="session")
-def facenet_file(tmp_path_factory) -> Path:
-    """A random FaceNet state dict on disk, named like a user's own file."""
+def facenet_state() -> dict:
+    """The test FaceNet weights (seed 0, batch norms estimated), as a state dict."""
+    return random_facenet_state_dict(0)
+
+
+@pytest.fixture(scope="session")
+def facenet_file(tmp_path_factory, facenet_state) -> Path:
+    """The test FaceNet weights on disk, named like a user's own file."""
     import torch
 
     path = tmp_path_factory.mktemp("facenet") / "facenet-test.pt"
-    torch.save(random_facenet_state_dict(0), path)
+    torch.save(facenet_state, path)
     return path
 
 
@@ -94,9 +109,9 @@ def recognizer(embedder, face_detector):
 
 
 @pytest.fixture(scope="session")
-def make_state_dict():
-    """``random_facenet_state_dict`` as a fixture (another seed = another model)."""
-    return random_facenet_state_dict
+def other_state() -> dict:
+    """Other FaceNet weights (seed 1, cheap: library-initial batch norms), for model-mismatch tests."""
+    return plain_facenet_state_dict(1)
 
 
 @pytest.fixture(scope="session")
