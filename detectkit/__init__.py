@@ -31,6 +31,10 @@ _EXPORTS = {
     "FaceEmbedder": "detectkit.faces.embedder",
     "Gallery": "detectkit.faces.gallery",
     "calibrate": "detectkit.faces.calibration",
+    "Pipeline": "detectkit.video.pipeline",
+    "FrameResult": "detectkit.video.pipeline",
+    "open_source": "detectkit.video.sources",
+    "ByteTracker": "detectkit.video.tracking",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
