@@ -301,7 +301,7 @@ class Pipeline:
         self.max_frames = max_frames
         live = self.mode == "live"
         capacity = max(buffer_size or (self.batch_size if live else max(8, 4 * self.batch_size)), self.batch_size)
-        self.stats = PipelineStats()
+        self.stats = PipelineStats(live=live)
         self.report = report or logger.warning
         self._frames = FrameBuffer(capacity, drop_oldest=live)
         self._out = FrameBuffer(1 if live else 2, drop_oldest=False)

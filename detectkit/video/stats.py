@@ -95,8 +95,9 @@ class PipelineStats:
         events: recent faults and notices, as ``(seconds since start, message)``.
     """
 
-    def __init__(self, latency_window: int = 10_000, fps_window: int = 30) -> None:
+    def __init__(self, latency_window: int = 10_000, fps_window: int = 30, *, live: bool = True) -> None:
         self._lock = threading.Lock()
+        self.live = live
         self.started: float | None = None
         self.finished: float | None = None
         self.frames_read = 0
@@ -243,7 +244,8 @@ class PipelineStats:
         ]
         if self.latency.count:
             lat = d["latency_ms"]
-            lines.append(f"latency capture->sink: p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms")
+            what = "latency capture->sink" if self.live else "time read->sink (file mode: mostly waiting in the read-ahead buffer)"
+            lines.append(f"{what}: p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms")
         if d["stage_ms_per_frame"]:
             stages = ", ".join(f"{name} {ms:.1f}" for name, ms in d["stage_ms_per_frame"].items())
             lines.append(f"ms per frame: {stages}")

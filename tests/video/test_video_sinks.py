@@ -95,3 +95,19 @@ def test_stats_ring_and_summary():
     assert "4 processed" in text and "3 dropped" in text and "detect 50.0" in text and "p50 65 ms" in text
     assert stats.overlay_lines(live=True)[1:] == ["latency 300 ms", "dropped 3"]
     assert stats.overlay_lines(live=False)[1:] == ["models 50 ms/frame"]
+
+
+def test_window_shows_frames_and_q_stops_the_run(monkeypatch):
+    import cv2
+
+    shown: list[tuple[int, int]] = []
+    keys = iter([-1, -1, ord("q")])
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "resizeWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, image: shown.append(image.shape[:2]))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys, -1))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    stats = Pipeline([synthetic_frame(i) for i in range(10)], detector=SquareDetector()).run("window", summary=False)
+    assert shown == [(120, 160)] * 3 and stats.frames_processed == 3
