@@ -368,7 +368,7 @@ class FaceRecognizer:
         faces = self.detect([array])[0]
         if len(faces) == 0:
             raise FaceError(f"{describe(image)}: no face found, cannot verify {person!r}")
-        sims = self.embed(array, faces) @ enrolled.T  # (faces, enrolled)
+        sims = np.clip(self.embed(array, faces) @ enrolled.T, -1.0, 1.0)  # (faces, enrolled)
         per_face = sims.max(axis=1)
         best = int(np.argmax(per_face))
         similarity = float(per_face[best])
