@@ -507,7 +507,7 @@ class Pipeline:
                 self.close()
                 for message in errors:
                     self.report(f"could not close an output: {message}")
-                if summary:  # after Ctrl-C or an error too: what was done so far
+                if summary and self._started:  # after Ctrl-C or an error too: what was done so far
                     log(self.stats.summary())
         self._raise_errors()
         return self.stats
