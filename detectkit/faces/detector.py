@@ -202,8 +202,7 @@ class FaceDetector:
         device = self.device
         rgb = np.stack([image[:, :, ::-1] for image in images])  # BGR -> RGB, one copy
         with torch.inference_mode():
-            pixels = torch.from_numpy(rgb).to(device)  # (B, H, W, 3) uint8
-            imgs = pixels.permute(0, 3, 1, 2).float()  # NCHW view, channels-last strides
+            imgs = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float()  # NCHW view, channels-last strides
             batch, (h, w) = len(images), imgs.shape[2:4]
             empty = [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)) for _ in range(batch)]
 
@@ -246,8 +245,8 @@ class FaceDetector:
             boxes = rerec(boxes)
 
             # Stage 2: R-net on 24x24 crops.
-            sat = _SummedAreas(pixels)
-            crops, keep = sat.crops(boxes, inds, 24, pad)
+            sat = _SummedAreas(rgb)
+            crops, keep = sat.crops(boxes, inds, 24, pad, device)
             if crops is None:
                 return empty
             boxes, inds = boxes[keep], inds[keep]
@@ -263,7 +262,7 @@ class FaceDetector:
             boxes = rerec(bbreg(boxes, reg))
 
             # Stage 3: O-net on 48x48 crops, landmarks.
-            crops, keep = sat.crops(boxes, inds, 48, pad)
+            crops, keep = sat.crops(boxes, inds, 48, pad, device)
             if crops is None:
                 return empty
             boxes, inds = boxes[keep], inds[keep]
@@ -288,7 +287,7 @@ class FaceDetector:
 
 
 class _SummedAreas:
-    """Area-resampled crops of a batch of images through summed-area tables.
+    """Area-resampled crops of a batch of images through summed-area tables (NumPy, on the host).
 
     facenet-pytorch resizes each candidate box with its own ``interpolate(mode="area")``
     call (``adaptive_avg_pool2d``): thousands of tiny calls per batch, each a parallel
@@ -296,68 +295,58 @@ class _SummedAreas:
     averages the input over bins ``[floor(i*n/s), ceil((i+1)*n/s))``; with an integer
     summed-area table per image every bin sum is four look-ups, so all crops of an image
     come out of one vectorised gather. Pixel sums are exact integers either way, so the
-    crops equal the library's (float32 division of the same sums).
+    crops equal the library's (float32 division of the same sums). The arithmetic stays in
+    NumPy (single-threaded: no thread wake-ups per small operation); only the finished
+    crops go to the device.
     """
 
-    def __init__(self, pixels: Any) -> None:
-        self.pixels = pixels  # (B, H, W, 3) uint8
-        self.tables: dict[int, Any] = {}
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb  # (B, H, W, 3) uint8
+        self.tables: dict[int, np.ndarray] = {}
 
-    def table(self, b: int) -> Any:
+    def table(self, b: int) -> np.ndarray:
         """Flattened summed-area table of image ``b``: ``((H+1) * (W+1), 3)`` integers."""
-        import torch
-
         if b not in self.tables:
-            height, width = self.pixels.shape[1:3]
-            exact32 = height * width * 255 < 2**31  # int32 sums stay exact below ~8.4 megapixels
-            if self.pixels.device.type == "cpu":  # NumPy's cumsum is much faster than torch's on CPU
-                image = self.pixels[b].numpy().astype(np.int32 if exact32 else np.int64)
-                table = np.zeros((height + 1, width + 1, 3), image.dtype)
-                np.cumsum(np.cumsum(image, axis=0), axis=1, out=table[1:, 1:])
-                table = torch.from_numpy(table)
-            else:
-                image = self.pixels[b].to(torch.int32 if exact32 else torch.int64)
-                table = torch.zeros((height + 1, width + 1, 3), dtype=image.dtype, device=image.device)
-                table[1:, 1:] = image.cumsum(0).cumsum(1)
+            height, width = self.rgb.shape[1:3]
+            dtype = np.int32 if height * width * 255 < 2**31 else np.int64  # sums stay exact
+            table = np.zeros((height + 1, width + 1, 3), dtype)
+            np.cumsum(np.cumsum(self.rgb[b], axis=0, dtype=dtype), axis=1, out=table[1:, 1:])
             self.tables[b] = table.reshape(-1, 3)
         return self.tables[b]
 
-    def crops(self, boxes: Any, inds: Any, size: int, pad: Any) -> tuple[Any, Any]:
+    def crops(self, boxes: Any, inds: Any, size: int, pad: Any, device: Any) -> tuple[Any, Any]:
         """``(crops (K, 3, size, size) normalised as MTCNN wants, indices of the boxes that had a crop)``."""
         import torch
 
-        h, w = self.pixels.shape[1:3]
+        h, w = self.rgb.shape[1:3]
         y, ey, x, ex = pad(boxes, w, h)  # 1-based inclusive corners, clipped to the image (numpy)
         y0, x0 = y.astype(np.int64) - 1, x.astype(np.int64) - 1
         y1, x1 = ey.astype(np.int64), ex.astype(np.int64)
         valid = np.flatnonzero((y1 > y0) & (x1 > x0))
         if len(valid) == 0:
             return None, None
-        device = self.pixels.device
         steps = np.arange(size, dtype=np.int64)
         image_of = inds.cpu().numpy()
-        out = torch.empty((len(valid), size, size, 3), dtype=torch.float32, device=device)
+        out = np.empty((len(valid), size, size, 3), np.float32)
+        stride = w + 1
         for b in np.unique(image_of[valid]):
-            rows = valid[image_of[valid] == b]
+            at = np.flatnonzero(image_of[valid] == b)
+            rows = valid[at]
             nh, nw = (y1 - y0)[rows, None], (x1 - x0)[rows, None]
             rs = y0[rows, None] + steps * nh // size  # bin [floor(i*n/s), ceil((i+1)*n/s)), as adaptive_avg_pool2d
             re = y0[rows, None] + -((-(steps + 1) * nh) // size)
             cs = x0[rows, None] + steps * nw // size
             ce = x0[rows, None] + -((-(steps + 1) * nw) // size)
-            stride = w + 1
             table = self.table(int(b))
-
-            def corner(r: np.ndarray, c: np.ndarray) -> Any:
-                flat = (r[:, :, None] * stride + c[:, None, :]).reshape(-1)
-                return table.index_select(0, torch.from_numpy(flat).to(device))
-
-            sums = corner(re, ce) - corner(rs, ce) - corner(re, cs) + corner(rs, cs)
-            counts = ((re - rs)[:, :, None] * (ce - cs)[:, None, :]).reshape(-1, 1)
-            where = torch.from_numpy(np.searchsorted(valid, rows)).to(device)
-            averages = sums.to(torch.float32) / torch.from_numpy(counts.astype(np.float32)).to(device)
-            out[where] = averages.reshape(len(rows), size, size, 3)
-        crops = (out.permute(0, 3, 1, 2) - 127.5) * 0.0078125
-        return crops, torch.from_numpy(valid).to(device)
+            rs, re = rs[:, :, None] * stride, re[:, :, None] * stride
+            cs, ce = cs[:, None, :], ce[:, None, :]
+            sums = table[re + ce] - table[rs + ce] - table[re + cs] + table[rs + cs]  # (k, size, size, 3)
+            counts = ((re - rs) // stride) * (ce - cs)
+            out[at] = sums.astype(np.float32) / counts[..., None].astype(np.float32)
+        out -= 127.5
+        out *= 0.0078125
+        crops = torch.from_numpy(out).permute(0, 3, 1, 2).to(device)  # channels-last strides, no copy on CPU
+        return crops, torch.from_numpy(valid).to(boxes.device)
 
 
 def _check_array(image: Any, index: int) -> np.ndarray:

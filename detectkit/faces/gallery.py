@@ -47,7 +47,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -471,6 +471,44 @@ class Gallery:
                 (identity, model.name, model.version, model.dim),
             ).fetchone()[0]
         return int(count)
+
+    def add_many(self, people: Iterable[tuple[str, np.ndarray]], model: ModelKey, *, replace: bool = False) -> int:
+        """Bulk-add ``(name, (K, D) vectors)`` pairs in ONE transaction (all or nothing); returns how many people.
+
+        Meant for migrations and large imports; enrolment (:meth:`add`) commits per person.
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> g.add_many([("A", np.array([[1.0, 0.0]])), ("B", np.array([[0.0, 1.0]]))], key)
+            2
+        """
+        model = _check_model(model)
+        checked: dict[str, list[np.ndarray]] = {}
+        for name, vectors in people:
+            clean = validate_name(name)
+            checked.setdefault(clean, []).append(_check_vectors(vectors, model, what=f"embeddings of {clean!r}"))
+        now = time.time()
+        with self._write() as conn:
+            for name, blocks in checked.items():
+                identity = self._identity_id(conn, name)
+                if identity is None:
+                    identity = int(
+                        conn.execute(
+                            "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?, '{}', ?, ?)",
+                            (name, now, now),
+                        ).lastrowid
+                    )
+                elif replace:
+                    conn.execute(
+                        "DELETE FROM embeddings WHERE identity_id = ? AND model_name = ? AND model_version = ? AND dim = ?",
+                        (identity, model.name, model.version, model.dim),
+                    )
+                conn.executemany(
+                    "INSERT INTO embeddings(identity_id, model_name, model_version, dim, vector, source, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    [(identity, model.name, model.version, model.dim, v.tobytes(), now) for block in blocks for v in block],
+                )
+        return len(checked)
 
     def remove(self, name: str) -> int:
         """Delete a person and all their embeddings; returns how many embeddings went.

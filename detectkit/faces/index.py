@@ -118,7 +118,10 @@ class ExactIndex:
         step = max(1, _BLOCK // len(self.vectors))
         for start in range(0, m, step):
             block = queries[start : start + step]
-            scores = self.vectors @ block.T  # (N, m): one matrix-vector product per query
+            if len(block) == 1:  # BLAS matrix-vector product: the memory-bandwidth bound
+                scores = (self.vectors @ block[0])[:, None]
+            else:
+                scores = self.vectors @ block.T  # (N, m)
             if self._grouped:
                 scores = np.maximum.reduceat(scores, self.starts, axis=0)  # (G, m): best vector per owner
             best = _top_k(scores, k)  # (k', m)
@@ -138,6 +141,7 @@ class FaissIndex:
         nlist: IVF cells (default ``4 * sqrt(N)``, at most 65536).
         nprobe: IVF cells searched per query (default 32): more is slower and more exact.
         train_size: vectors sampled to train the k-means cells (default ``30 * nlist``).
+        niter: k-means iterations (default 10; faiss' own default is 25; training time grows with it).
         seed: sampling seed, so an index is rebuilt the same.
 
     Example:
@@ -159,6 +163,7 @@ class FaissIndex:
         nlist: int | None = None,
         nprobe: int = 32,
         train_size: int | None = None,
+        niter: int = 10,
         seed: int = 0,
     ) -> None:
         try:
@@ -179,6 +184,7 @@ class FaissIndex:
             rng = np.random.default_rng(seed)
             train = self.vectors if sample >= n else self.vectors[np.sort(rng.choice(n, sample, replace=False))]
             index.cp.seed = seed
+            index.cp.niter = int(niter)
             index.train(train)
             index.nprobe = min(int(nprobe), nlist)
             self.index = index

@@ -371,3 +371,15 @@ def test_faiss_ivf_finds_the_exact_best_on_clustered_vectors():
     exact = ExactIndex(vectors, np.arange(n)).search(queries, 1)[0][:, 0]
     approx = index.search(queries, 1)[0][:, 0]
     assert np.mean(approx == exact) >= 0.99
+
+
+def test_add_many_is_all_or_nothing():
+    rng = np.random.default_rng(10)
+    gallery = Gallery(":memory:")
+    assert gallery.add_many([("A", unit(rng, 2)), ("B", unit(rng, 1)), ("A", unit(rng, 1))], KEY) == 2
+    assert gallery.get("A").n_embeddings == 3 and gallery.get("B").n_embeddings == 1
+    with pytest.raises(GalleryError, match="embeddings of 'D'.*NaN"):
+        gallery.add_many([("C", unit(rng, 1)), ("D", np.full((1, 8), np.nan))], KEY)
+    assert gallery.names() == ["A", "B"]
+    gallery.add_many([("A", unit(rng, 1))], KEY, replace=True)
+    assert gallery.get("A").n_embeddings == 1
