@@ -175,6 +175,13 @@ class FaceStage:
     def __init__(self, recognizer: Any, *, identity: str = "track", **options: Any) -> None:
         if identity not in ("track", "frame", "none"):
             raise ModelError(f"face identity must be 'track', 'frame' or 'none', not {identity!r}")
+        needs = ("detect", "embed", "match") if identity == "track" else ("identify_arrays",) if identity == "frame" else ("detect",)
+        missing = [name for name in needs if not hasattr(recognizer, name)]
+        if missing:
+            raise ModelError(
+                f"faces={type(recognizer).__name__} has no {', '.join(missing)}: face_identity={identity!r} needs a "
+                "FaceRecognizer (a FaceDetector alone can only find faces: face_identity='none')"
+            )
         self.recognizer = recognizer
         self.identity = identity
         self.tracks = None

@@ -82,3 +82,50 @@ def test_demo_without_any_detector_weights_still_runs_faces(tmp_path, capsys, mo
     assert "not run: object detection" in printed
     assert count_frames(tmp_path / "demo" / "demo.mp4") == (8, (480, 360))
     assert "objects: (not run)" in printed
+
+
+def test_demo_with_a_webcam_and_a_display_is_live(tmp_path, capsys, monkeypatch):
+    """The live branch end to end, with OpenCV's camera and window replaced by fakes (q after 5 frames)."""
+    import cv2
+
+    import detectkit.demo
+
+    class FakeWebcam:
+        def __init__(self, index):
+            self.i = 0
+
+        def isOpened(self):
+            return True
+
+        def set(self, prop, value):
+            return True
+
+        def get(self, prop):
+            return {cv2.CAP_PROP_FPS: 30.0, cv2.CAP_PROP_FRAME_WIDTH: 160, cv2.CAP_PROP_FRAME_HEIGHT: 120}.get(prop, 0.0)
+
+        def read(self):
+            self.i += 1
+            return True, synthetic_frame(self.i)
+
+        def release(self):
+            pass
+
+    keys = iter([-1, -1, -1, -1, ord("q")])
+    shown: list[int] = []
+    monkeypatch.setattr(cv2, "VideoCapture", FakeWebcam)
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "resizeWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, image: shown.append(image.shape[1]))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: next(keys, -1))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    monkeypatch.setattr(detectkit.demo, "live_available", lambda camera=0: (True, ""))
+    monkeypatch.setenv("DISPLAY", ":99")
+    saved = tmp_path / "live.avi"
+    assert main(["demo", "--model", "yolov8n.yaml", "--gallery", str(tmp_path / "none.db"), "--save", str(saved), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert shown == [160] * 5
+    assert "frames: 5 processed" in printed and "latency capture->sink" in printed
+    assert "not run: face names" in printed  # no FaceNet weights here: faces found, not named
+    monkeypatch.undo()  # the real VideoCapture again, to read the saved file
+    assert count_frames(saved) == (5, SIZE)

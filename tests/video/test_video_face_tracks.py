@@ -133,3 +133,21 @@ def test_detecting_every_third_frame_follows_the_faces_by_their_tracks():
         assert error == 0 or t % 3 != 0  # detected frames keep the detector's boxes
         assert len(set(faces.tracker_id.tolist())) == 2
     assert identity.embedded == 2
+
+
+def test_a_face_detector_alone_finds_faces_but_cannot_name_them():
+    import pytest
+
+    from detectkit.errors import ModelError
+
+    class DetectOnly:
+        def __init__(self):
+            self.fake = FakeRecognizer()
+
+        def detect(self, frames):
+            return self.fake.detect(frames)
+
+    with pytest.raises(ModelError, match="DetectOnly has no embed, match.*face_identity='none'"):
+        Pipeline(faces_clip(2), faces=DetectOnly())
+    results = list(Pipeline(faces_clip(3), faces=DetectOnly(), face_identity="none"))
+    assert [len(r.faces) for r in results] == [2, 2, 2] and results[0].faces.identity is None
