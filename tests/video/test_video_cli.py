@@ -7,7 +7,7 @@ import os
 
 import cv2
 import pytest
-from conftest import SIZE, count_frames, synthetic_frame
+from video_helpers import SIZE, count_frames, synthetic_frame
 
 from detectkit.cli import main
 

@@ -1,7 +1,7 @@
 """Per-track face identity: few embeddings, right names, votes that resist a bad frame, re-checks when weak.
 
 The recogniser here is a test double (coloured squares are faces, colour is identity,
-see conftest.FakeRecognizer); the real FaceRecognizer goes through the same calls in
+see video_helpers.FakeRecognizer); the real FaceRecognizer goes through the same calls in
 test_video_real.py and benchmarks/video_faces.py.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from conftest import FakeRecognizer
+from video_helpers import FakeRecognizer
 
 from detectkit.video import Pipeline
 from detectkit.video.annotate import Annotator
@@ -98,7 +98,7 @@ def test_tracks_that_left_are_forgotten():
 
 
 def test_pipeline_runs_objects_and_faces_together():
-    from conftest import SquareDetector
+    from video_helpers import SquareDetector
 
     frames = faces_clip(10)
     for frame in frames:  # add a white square (an "object") too

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import SIZE, count_frames, write_video
+from video_helpers import SIZE, count_frames, write_video
 
 CHILD = """
 import sys, threading

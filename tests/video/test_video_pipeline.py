@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SIZE, SQUARE, FakeCamera, SquareDetector, count_frames, square_x, synthetic_frame
+from video_helpers import SIZE, SQUARE, FakeCamera, SquareDetector, count_frames, square_x, synthetic_frame
 
 from detectkit.errors import SourceError
 from detectkit.video import Pipeline

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import SIZE, SquareDetector, count_frames, synthetic_frame
+from video_helpers import SIZE, SquareDetector, count_frames, synthetic_frame
 
 from detectkit.errors import OutputError
 from detectkit.video import Pipeline

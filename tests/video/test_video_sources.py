@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import SIZE, FakeCamera, synthetic_frame, write_video
+from video_helpers import SIZE, FakeCamera, synthetic_frame, write_video
 
 from detectkit.errors import SourceError
 from detectkit.video.sources import (
