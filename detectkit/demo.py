@@ -277,7 +277,7 @@ def run_clip_demo(
         report.faces[scene.name] = [name for name, _ in face_names[scene.name].most_common()]
         names = ", ".join(report.faces[scene.name]) or "none"
         objects = summarize(majority) if detector is not None else "(not run)"
-        log(f"  {scene.name:10s} objects: {objects:24s} faces: {names}")
+        log(f"  {scene.name:10s} objects: {objects:34s} faces: {names}")
     log(stats.summary())
     return report
 

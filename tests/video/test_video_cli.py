@@ -129,3 +129,26 @@ def test_demo_with_a_webcam_and_a_display_is_live(tmp_path, capsys, monkeypatch)
     assert "not run: face names" in printed  # no FaceNet weights here: faces found, not named
     monkeypatch.undo()  # the real VideoCapture again, to read the saved file
     assert count_frames(saved) == (5, SIZE)
+
+
+@pytest.mark.slow
+def test_demo_names_the_astronaut_when_facenet_weights_are_there(tmp_path, capsys, monkeypatch, coco_onnx):
+    """FaceNet weights found under their known name (seeded random ones: the real file cannot be downloaded here)."""
+    import shutil
+
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(0)
+    torch.save(InceptionResnetV1().state_dict(), weights / "facenet-vggface2.pt")
+    shutil.copy(coco_onnx, weights / coco_onnx.name)
+    monkeypatch.setenv("DETECTKIT_WEIGHTS", str(weights))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--frames-per-scene", "2", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "enrolled Eileen Collins from skimage.data.astronaut()" in printed
+    assert "faces: MTCNN + FaceNet, identity per track" in printed and "not run" not in printed
+    astronaut = next(line for line in printed.splitlines() if line.startswith("  astronaut"))
+    assert astronaut.endswith("faces: Eileen Collins")  # her own photo, zoomed: she matches herself
