@@ -35,6 +35,7 @@ def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT") -> Backen
     * a torchvision detection builder name -> torchvision (``weights``: ``"DEFAULT"``, ``None`` or a state-dict path);
     * a detectkit checkpoint file -> torchvision, with its classes;
     * anything else ultralytics loads (``.pt``, ``.yaml``, ``.onnx``, known YOLO names) -> ultralytics;
+    * ``"opencv-hog-people"`` -> OpenCV's HOG + linear SVM pedestrian detector (``detectkit.classical``);
     * an object with ``predict``/``names`` -> used as it is (your own backend).
     """
     if not isinstance(model, (str, os.PathLike)):
@@ -42,6 +43,10 @@ def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT") -> Backen
             return model
         raise ModelError(f"cannot make a detector from {type(model).__name__}: pass a model name or a file path")
     text = os.fspath(model)
+    if text == "opencv-hog-people":  # classical baseline: HOG + linear SVM (detectkit.classical)
+        from ..classical.hog_people import HogPeopleBackend
+
+        return HogPeopleBackend(device)
     from .torchvision_backend import TorchvisionBackend, detection_builders
 
     if text in detection_builders():
