@@ -152,6 +152,13 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from ..errors import GalleryError
+    from ..faces.gallery import validate_name
+
+    name = validate_name(args.name)
+    with _gallery(args) as gallery:  # an unknown name fails before the models load
+        if name not in gallery:
+            raise GalleryError(f"{args.db}: no identity named {name!r}")
     recognizer = _recognizer(args)
     try:
         result = recognizer.verify(args.image, args.name)

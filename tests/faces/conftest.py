@@ -46,7 +46,7 @@ def random_facenet_state_dict(seed: int = 0, num_classes: int = 7) -> dict:
     torch.manual_seed(seed)
     net = InceptionResnetV1(classify=True, num_classes=num_classes)
     generator = torch.Generator().manual_seed(seed + 1)
-    smooth = torch.rand(16, 3, 20, 20, generator=generator)
+    smooth = torch.rand(8, 3, 20, 20, generator=generator)
     smooth = torch.nn.functional.interpolate(smooth, size=(160, 160), mode="bilinear", align_corners=False) * 2 - 1
     for module in net.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):

@@ -35,10 +35,11 @@ def test_enroll_verify_identify_manage(files, capsys):
 
     code, out, _ = run(capsys, "faces", "verify", photo, "Eileen Collins", *model)
     assert code == 0 and out.startswith(f"{photo}: yes, Eileen Collins (similarity 1.000")
-    code, out, _ = run(capsys, "faces", "verify", photo, "Eileen Collins", "--threshold", "1.0", "--json", *model)
+    flipped = files["dir"] / "flipped.png"
+    cv2.imwrite(str(flipped), cv2.imread(photo)[:, ::-1])
+    code, out, _ = run(capsys, "faces", "verify", str(flipped), "Eileen Collins", "--threshold", "0.9999", "--json", *model)
     data = json.loads(out)
-    assert data["threshold"] == 1.0 and data["verified"] is (data["similarity"] >= 1.0)
-    assert code == (0 if data["verified"] else 3)
+    assert code == 3 and data["threshold"] == 0.9999 and not data["verified"] and data["similarity"] < 0.9999
 
     code, out, _ = run(capsys, "faces", "identify", photo, str(files["cup"]), "--json", "--top-k", "2", *model)
     lines = [json.loads(line) for line in out.splitlines()]
