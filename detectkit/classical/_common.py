@@ -88,7 +88,8 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, conf: float, iou: float, max_det: 
     if len(xyxy) == 0:
         return np.zeros(0, np.int64)
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1).astype(np.float64)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float64).tolist(), float(conf), float(iou), top_k=int(max_det))
+    # no top_k: OpenCV applies it to the candidates *before* suppression, not to the boxes kept
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float64).tolist(), float(conf), float(iou))
     keep = np.asarray(keep, np.int64).reshape(-1)
     order = np.argsort(-scores[keep], kind="stable")  # NMSBoxes sorts already; keep it explicit
     return keep[order][:max_det]

@@ -123,8 +123,12 @@ class HaarFaceDetector:
         if keep not in ("all", "largest", "most_confident"):
             raise ModelError(f"keep must be 'all', 'largest' or 'most_confident', not {keep!r}")
         self.cascade_path = find_cascade(cascade)
-        self.classifier = cv2.CascadeClassifier(str(self.cascade_path))
-        if self.classifier.empty():
+        self.classifier = cv2.CascadeClassifier()
+        try:
+            loaded = self.classifier.load(str(self.cascade_path))
+        except cv2.error as exc:
+            raise WeightsFormatError(f"{self.cascade_path}: not an OpenCV cascade classifier XML file ({exc.err})") from exc
+        if not loaded or self.classifier.empty():
             raise WeightsFormatError(f"{self.cascade_path}: not an OpenCV cascade classifier XML file")
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
