@@ -164,7 +164,7 @@ class FaceMatch:
 
     box: tuple[float, float, float, float]
     confidence: float
-    landmarks: np.ndarray
+    landmarks: np.ndarray | None
     identity: str | None
     similarity: float
     threshold: float
@@ -339,7 +339,7 @@ class FaceRecognizer:
                 FaceMatch(
                     box=tuple(float(v) for v in faces.xyxy[i]),
                     confidence=float(faces.confidence[i]),
-                    landmarks=faces.landmarks[i],
+                    landmarks=faces.landmarks[i] if faces.landmarks is not None else None,  # e.g. Haar: none
                     identity=best.name if best and best.similarity >= self.threshold else None,
                     similarity=similarity,
                     threshold=self.threshold,
