@@ -20,7 +20,7 @@
 
 Example:
     >>> [faces for _, faces, _ in GROUP_PHOTOS]
-    [2, 2, 2, 6]
+    [2, 2, 6, 2]
     >>> is_subject(np.array([100, 90, 160, 170]), (250, 250)), is_subject(np.array([0, 0, 60, 60]), (250, 250))
     (True, False)
 """
@@ -52,11 +52,11 @@ __all__ = [
 PENNFUDAN = "data/detection/pennfudan"
 LFW = "data/faces/lfw"
 ORL = "data/faces/orl/att_faces"
-GROUP_PHOTOS: list[tuple[str, int, str]] = [
-    ("data/faces/face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg", 2, "SOURCE.md"),
+GROUP_PHOTOS: list[tuple[str, int, str]] = [  # smallest first (a limited run takes the first ones)
     ("data/faces/face_recognition_examples/examples/knn_examples/test/kit_with_rose.jpg", 2, "SOURCE.md"),
     ("data/faces/face_recognition_examples/examples/two_people.jpg", 2, "its file name"),
     ("data/faces/facenet_pytorch_samples/data/multiface.jpg", 6, "counted by eye; SOURCE.md says 'many faces'"),
+    ("data/faces/face_recognition_examples/examples/knn_examples/test/obama_and_biden.jpg", 2, "SOURCE.md"),
 ]
 """Group photos: ``(path inside ../shared, number of faces, where the number comes from)``."""
 SUBJECT_OFFSET = 0.16

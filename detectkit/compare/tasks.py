@@ -40,7 +40,7 @@ __all__ = ["CompareConfig", "run_comparison", "person_detection", "face_detectio
 
 ALL_TASKS = ("person detection", "face detection", "face identification")
 FRCNN_LABEL = "Faster R-CNN ResNet-50 FPN v2"
-FACENET_LABEL = "FaceNet (InceptionResnetV1)"
+FACENET_LABEL = "FaceNet (vggface2)"
 
 
 @dataclass
@@ -49,8 +49,8 @@ class CompareConfig:
 
     Attributes:
         shared: the shared data folder (default: :func:`detectkit.compare.data.default_shared`).
-        limit: at most this many photos per detection data set and people per
-            identification data set (``None``: all; small numbers make a quick smoke run).
+        limit: at most this many photos per detection data set and people (at least 2)
+            per identification data set (``None``: all; small numbers make a quick smoke run).
         tasks: which of :data:`ALL_TASKS` to run.
         yolo: a YOLO model ultralytics loads (default: ``<shared>/weights/yolov8n_int8.onnx``).
         frcnn: a torchvision Faster R-CNN builder; its COCO weights are found offline (never downloaded).
@@ -173,7 +173,7 @@ def face_detection(config: CompareConfig) -> list[Row]:
 
     task = "face detection"
     lfw = D.lfw_photos(config.shared, config.limit)
-    groups = [(D.need(config.shared, rel), n) for rel, n, _ in D.GROUP_PHOTOS]
+    groups = [(D.need(config.shared, rel), n) for rel, n, _ in D.GROUP_PHOTOS[: config.limit]]
     lfw_images = [load_image(p) for p in lfw]
     group_images = [load_image(p) for p, _ in groups]
     sets = [
@@ -256,14 +256,16 @@ def face_identification(config: CompareConfig) -> list[Row]:
 
     task = "face identification"
     facenet_path, how = _find_weights(config.facenet, "facenet")
+    facenet_label = FACENET_LABEL if config.facenet == "facenet-vggface2" else f"FaceNet ({Path(config.facenet).name})"
     embedders: list[tuple[str, str, Callable[[], Any] | None]] = [
         ("HOG", "classical", HogFaceEmbedder),
-        (FACENET_LABEL, "deep", (lambda: FaceEmbedder(facenet_path, model_name=config.facenet, device=config.device))
+        (facenet_label, "deep", (lambda: FaceEmbedder(facenet_path, model_name=Path(config.facenet).stem, device=config.device))
          if facenet_path else None),
     ]
+    people_limit = max(2, config.limit) if config.limit else None  # an SVM needs two people
     sets = [
-        ("ORL", D.orl_people(config.shared, config.limit), False),
-        ("LFW gallery", D.lfw_gallery_people(config.shared, config.limit), True),
+        ("ORL", D.orl_people(config.shared, people_limit), False),
+        ("LFW gallery", D.lfw_gallery_people(config.shared, people_limit), True),
     ]
     rows = []
     for name, photos, centre_faces in sets:
