@@ -35,6 +35,11 @@ _EXPORTS = {
     "FrameResult": "detectkit.video.pipeline",
     "open_source": "detectkit.video.sources",
     "ByteTracker": "detectkit.video.tracking",
+    "HaarFaceDetector": "detectkit.classical.haar_faces",
+    "HogFaceEmbedder": "detectkit.classical.face_features",
+    "GallerySVM": "detectkit.classical.face_features",
+    "run_comparison": "detectkit.compare.tasks",
+    "CompareConfig": "detectkit.compare.tasks",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
