@@ -100,10 +100,14 @@ def main() -> None:
     parser.add_argument("--gallery-max", type=int, default=100_000, help="largest size also run through an SQLite Gallery")
     parser.add_argument("--nprobe", type=int, default=32)
     parser.add_argument("--isotropic", action="store_true", help="plain random unit vectors (no structure)")
+    parser.add_argument("--no-faiss", action="store_true", help="leave faiss out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    print(f"# gallery search, {machine()}")
+    import os
+
+    blas = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
+    print(f"# gallery search, {machine()}, BLAS threads: {blas}")
     print(f"# dim {args.dim}, {args.queries} single-vector queries per size, data: "
           f"{'isotropic random' if args.isotropic else '64-d structure + noise'}, faiss: {faiss_available()}")
     rows, loop_rate = [], None
@@ -134,7 +138,7 @@ def main() -> None:
             rows.append([f"{n:,}", "detectkit Gallery.search (SQLite-backed)", ms(g_times),
                          f"{np.percentile(g_times, 50) / bound_p50:.2f}", f"{agree:.3f}", ""])
 
-        if faiss_available():
+        if faiss_available() and not args.no_faiss:
             t = time.perf_counter()
             index = FaissIndex(vectors, owners, nprobe=args.nprobe)
             build = time.perf_counter() - t

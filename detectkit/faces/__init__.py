@@ -8,7 +8,7 @@
 :func:`calibrate`       ROC, EER, accuracy, threshold at a target false-accept rate
 =====================  =====================================================
 
-The names are imported lazily, so ``import detectkit.faces`` does not load torch
+Importing this package does not load torch or OpenCV; the models load them when made
 (the gallery alone needs only NumPy and SQLite).
 
 Example:
@@ -19,38 +19,27 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .calibration import Calibration, calibrate, read_pairs
+from .detector import FaceDetector
+from .embedder import FaceEmbedder, ModelKey
+from .gallery import Gallery, Identity, Match
+from .quality import QualityPolicy
+from .recognizer import EnrollReport, FaceMatch, FaceRecognizer, Rejection, Verification
 
-_EXPORTS = {
-    "FaceDetector": "detectkit.faces.detector",
-    "FaceEmbedder": "detectkit.faces.embedder",
-    "ModelKey": "detectkit.faces.embedder",
-    "Gallery": "detectkit.faces.gallery",
-    "Identity": "detectkit.faces.gallery",
-    "Match": "detectkit.faces.gallery",
-    "FaceRecognizer": "detectkit.faces.recognizer",
-    "EnrollReport": "detectkit.faces.recognizer",
-    "Rejection": "detectkit.faces.recognizer",
-    "Verification": "detectkit.faces.recognizer",
-    "FaceMatch": "detectkit.faces.recognizer",
-    "QualityPolicy": "detectkit.faces.quality",
-    "Calibration": "detectkit.faces.calibration",
-    "calibrate": "detectkit.faces.calibration",
-    "read_pairs": "detectkit.faces.calibration",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'detectkit.faces' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__ = [
+    "Calibration",
+    "EnrollReport",
+    "FaceDetector",
+    "FaceEmbedder",
+    "FaceMatch",
+    "FaceRecognizer",
+    "Gallery",
+    "Identity",
+    "Match",
+    "ModelKey",
+    "QualityPolicy",
+    "Rejection",
+    "Verification",
+    "calibrate",
+    "read_pairs",
+]

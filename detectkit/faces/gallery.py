@@ -439,38 +439,53 @@ class Gallery:
         meta = None if metadata is None else _metadata_json(metadata)
         if sources is not None and len(sources) != len(vectors):
             raise GalleryError(f"{len(sources)} sources for {len(vectors)} embeddings")
-        now = time.time()
         with self._write() as conn:
-            identity = self._identity_id(conn, name)
-            if identity is None:
-                cursor = conn.execute(
-                    "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                    (name, meta or "{}", now, now),
-                )
-                identity = int(cursor.lastrowid)
-            else:
-                conn.execute(
-                    "UPDATE identities SET updated_at = ?, metadata = COALESCE(?, metadata) WHERE id = ?",
-                    (now, meta, identity),
-                )
-            if replace:
-                conn.execute(
-                    "DELETE FROM embeddings WHERE identity_id = ? AND model_name = ? AND model_version = ? AND dim = ?",
-                    (identity, model.name, model.version, model.dim),
-                )
-            conn.executemany(
-                "INSERT INTO embeddings(identity_id, model_name, model_version, dim, vector, source, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (identity, model.name, model.version, model.dim, vector.tobytes(), None if sources is None else sources[i], now)
-                    for i, vector in enumerate(vectors)
-                ],
-            )
+            identity = self._store(conn, name, vectors, model, meta=meta, sources=sources, replace=replace)
             count = conn.execute(
                 "SELECT COUNT(*) FROM embeddings WHERE identity_id = ? AND model_name = ? AND model_version = ? AND dim = ?",
                 (identity, model.name, model.version, model.dim),
             ).fetchone()[0]
         return int(count)
+
+    def _store(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        vectors: np.ndarray,
+        model: ModelKey,
+        *,
+        meta: str | None,
+        sources: Sequence[str | None] | None,
+        replace: bool,
+    ) -> int:
+        """Inside a write transaction: create or update the person, then insert checked vectors; returns their id."""
+        now = time.time()
+        identity = self._identity_id(conn, name)
+        if identity is None:
+            cursor = conn.execute(
+                "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (name, meta or "{}", now, now),
+            )
+            identity = int(cursor.lastrowid)
+        else:
+            conn.execute(
+                "UPDATE identities SET updated_at = ?, metadata = COALESCE(?, metadata) WHERE id = ?",
+                (now, meta, identity),
+            )
+        if replace:
+            conn.execute(
+                "DELETE FROM embeddings WHERE identity_id = ? AND model_name = ? AND model_version = ? AND dim = ?",
+                (identity, model.name, model.version, model.dim),
+            )
+        conn.executemany(
+            "INSERT INTO embeddings(identity_id, model_name, model_version, dim, vector, source, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (identity, model.name, model.version, model.dim, v.tobytes(), None if sources is None else sources[i], now)
+                for i, v in enumerate(vectors)
+            ],
+        )
+        return identity
 
     def add_many(self, people: Iterable[tuple[str, np.ndarray]], model: ModelKey, *, replace: bool = False) -> int:
         """Bulk-add ``(name, (K, D) vectors)`` pairs in ONE transaction (all or nothing); returns how many people.
@@ -487,27 +502,9 @@ class Gallery:
         for name, vectors in people:
             clean = validate_name(name)
             checked.setdefault(clean, []).append(_check_vectors(vectors, model, what=f"embeddings of {clean!r}"))
-        now = time.time()
         with self._write() as conn:
             for name, blocks in checked.items():
-                identity = self._identity_id(conn, name)
-                if identity is None:
-                    identity = int(
-                        conn.execute(
-                            "INSERT INTO identities(name, metadata, created_at, updated_at) VALUES (?, '{}', ?, ?)",
-                            (name, now, now),
-                        ).lastrowid
-                    )
-                elif replace:
-                    conn.execute(
-                        "DELETE FROM embeddings WHERE identity_id = ? AND model_name = ? AND model_version = ? AND dim = ?",
-                        (identity, model.name, model.version, model.dim),
-                    )
-                conn.executemany(
-                    "INSERT INTO embeddings(identity_id, model_name, model_version, dim, vector, source, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    [(identity, model.name, model.version, model.dim, v.tobytes(), now) for block in blocks for v in block],
-                )
+                self._store(conn, name, np.concatenate(blocks), model, meta=None, sources=None, replace=replace)
         return len(checked)
 
     def remove(self, name: str) -> int:

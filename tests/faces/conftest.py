@@ -14,28 +14,24 @@ network recognises people.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-SHARED = Path(os.environ.get("DETECTKIT_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 EXAMPLES = "data/faces/face_recognition_examples/examples"
 
 
-def need_shared(relative: str) -> Path:
-    """Path inside ../shared, or skip the test with the reason (as tests/conftest.py does)."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"needs {path} (the shared data beside the repository), which is absent here")
-    return path
-
-
 @pytest.fixture(scope="session")
-def shared():
-    """``need_shared`` as a fixture, for test modules (they cannot import a conftest by name)."""
-    return need_shared
+def shared(shared_dir):
+    """``shared("data/...")``: a path inside ../shared, or the test is skipped with the reason."""
+
+    def need(relative: str) -> Path:
+        path = shared_dir / relative
+        if not path.exists():
+            pytest.skip(f"needs {path} (the shared data beside the repository), which is absent here")
+        return path
+
+    return need
 
 
 def random_facenet_state_dict(seed: int = 0, num_classes: int = 7) -> dict:
@@ -115,9 +111,9 @@ def other_state() -> dict:
 
 
 @pytest.fixture(scope="session")
-def people() -> dict[str, Path]:
+def people(shared) -> dict[str, Path]:
     """One-face photos of different people from ../shared (skips when absent)."""
-    base = need_shared(EXAMPLES)
+    base = shared(EXAMPLES)
     return {
         "obama": base / "obama.jpg",
         "obama2": base / "obama2.jpg",
