@@ -34,6 +34,7 @@ def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT") -> Backen
 
     * a torchvision detection builder name -> torchvision (``weights``: ``"DEFAULT"``, ``None`` or a state-dict path);
     * a detectkit checkpoint file -> torchvision, with its classes;
+    * an ONNX file exported by ``detectkit export`` from a torchvision model -> onnxruntime (``onnx_backend``);
     * anything else ultralytics loads (``.pt``, ``.yaml``, ``.onnx``, known YOLO names) -> ultralytics;
     * ``"opencv-hog-people"`` -> OpenCV's HOG + linear SVM pedestrian detector (``detectkit.classical``);
     * an object with ``predict``/``names`` -> used as it is (your own backend).
@@ -56,6 +57,11 @@ def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT") -> Backen
         checkpoint = _try_checkpoint(path)
         if checkpoint is not None:
             return TorchvisionBackend(checkpoint, device)
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        from .onnx_backend import OnnxTorchvisionBackend, is_detectkit_onnx
+
+        if is_detectkit_onnx(path):  # a torchvision detector exported by `detectkit export`
+            return OnnxTorchvisionBackend(path, device)
     from .ultralytics_backend import UltralyticsBackend
 
     return UltralyticsBackend(text, device)

@@ -1,0 +1,225 @@
+"""``export()``: a detector of either family to ONNX, runnable by ``Detector(path.onnx)`` with onnxruntime.
+
+* YOLO (``.pt`` / known YOLO names): ultralytics' exporter (fixed ``imgsz`` square input, its own
+  metadata; ``Detector`` runs it through ultralytics' ONNX backend). ``int8=True`` quantises with
+  onnxruntime's static quantisation on calibration images from ``data`` (ultralytics' recipe),
+  which is why YOLO int8 needs ``data``.
+* torchvision (a detectkit checkpoint, or a builder name with its COCO weights): ``torch.onnx.export``
+  (the TorchScript-based exporter, opset 17) of the whole model, pre- and post-processing
+  included, with the image height and width left dynamic (any input size; the graph resizes
+  to the checkpoint's ``imgsz`` itself, as the PyTorch model does). Classes, builder, image size
+  and the thresholds baked into the graph go into the ONNX ``metadata_props`` (see
+  :mod:`detectkit.detection.onnx_backend`), which is how ``Detector`` recognises the file.
+  ``int8=True`` adds onnxruntime's dynamic int8 quantisation of the fully connected layers
+  (``MatMul``/``Gemm``: Faster R-CNN's box head; no calibration data needed), written beside
+  the float file as ``*_int8.onnx``.
+
+Example:
+    >>> # from detectkit import export, Detector
+    >>> # path = export("runs/exp/weights/best.pt", format="onnx")      # -> runs/exp/weights/best.onnx
+    >>> # Detector(path)("photo.jpg")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, WeightsFormatError
+
+__all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = ("onnx",)
+EXPORT_SCORE_THRESH = 0.001
+"""The lowest score a torchvision ONNX graph keeps (``Detector``'s ``conf`` filters above it)."""
+
+
+def quantize_int8(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """onnxruntime dynamic int8 quantisation of an ONNX file's MatMul/Gemm weights (metadata kept).
+
+    Example:
+        >>> # quantize_int8("best.onnx", "best_int8.onnx")
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source, target = Path(source), Path(target)
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    proto = onnx.load(str(target))
+    meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+    if "quantization" in meta:
+        meta["quantization"] = "int8-dynamic"
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(target))
+    return target
+
+
+def export_torchvision_onnx(
+    model: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    imgsz: int | None = None,
+    opset: int = 17,
+    weights: Any = "DEFAULT",
+    max_det: int = 300,
+    nms_iou: float = 0.5,
+) -> Path:
+    """Export a torchvision detector (detectkit checkpoint or builder name) to ONNX; see the module docstring.
+
+    Args:
+        model: a detectkit checkpoint path or a torchvision builder name.
+        out: the ``.onnx`` path (default: beside the checkpoint, or ``<builder>.onnx``).
+        imgsz: the longest side the graph resizes to (default: the checkpoint's, or the builder's own).
+        opset: ONNX opset (at least 11, which torchvision's detection ops need).
+        weights: for a builder name: ``"DEFAULT"`` (COCO weights, found offline first) or ``None``.
+        max_det: most boxes the graph returns per image.
+        nms_iou: the graph's class-wise NMS IoU.
+
+    Example:
+        >>> # export_torchvision_onnx("runs/exp/weights/best.pt", imgsz=320)
+    """
+    import torch
+
+    from ..detection.torchvision_backend import TorchvisionBackend
+
+    if opset < 11:
+        raise ModelError(f"opset {opset}: torchvision detection models need ONNX opset 11 or newer")
+    backend = TorchvisionBackend(model, torch.device("cpu"), weights=weights)
+    net = backend.model.eval()
+    size = imgsz or backend.default_imgsz
+    transform = net.transform
+    if size is not None and getattr(transform, "fixed_size", None) is None:
+        transform.min_size, transform.max_size = (int(size),), int(size)
+    size = int(size or max(getattr(transform, "fixed_size", None) or (transform.max_size,)))
+    holder = getattr(net, "roi_heads", net)
+    holder.score_thresh, holder.nms_thresh, holder.detections_per_img = EXPORT_SCORE_THRESH, nms_iou, max_det
+    if out is None:
+        base = Path(os.fspath(model))
+        out = base.with_suffix(".onnx") if base.is_file() else Path(f"{base.name}.onnx")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(3, size, size)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about Python control flow torchvision knows of
+            torch.onnx.export(
+                net, ([example],), str(tmp), dynamo=False, opset_version=int(opset),
+                input_names=["image"], output_names=["boxes", "labels", "scores"],
+                dynamic_axes={"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "labels": {0: "n"}, "scores": {0: "n"}},
+            )
+        _write_metadata(tmp, {
+            "detectkit_export": "1", "family": "torchvision", "builder": backend.builder,
+            "names": json.dumps({str(k): v for k, v in backend.names.items()}),
+            "label_offset": str(backend.label_offset), "imgsz": str(size), "score_thresh": str(EXPORT_SCORE_THRESH),
+            "nms_iou": str(nms_iou), "max_det": str(max_det), "quantization": "none", "source": str(backend.source),
+        })
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _write_metadata(path: Path, meta: dict[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, data: Any, opset: int | None) -> Path:
+    from .._ultralytics_env import import_ultralytics
+    from ..detection.ultralytics_backend import looks_like_yolo_config
+    from ..weights import resolve_weights
+    from .ultralytics_trainer import offline_ultralytics
+
+    ultralytics = import_ultralytics()
+    source = model if looks_like_yolo_config(model) and not Path(model).is_file() else str(resolve_weights(model, family="ultralytics"))
+    yolo = ultralytics.YOLO(source, task="detect")
+    try:
+        import onnxslim  # noqa: F401
+
+        simplify = True
+    except ImportError:
+        simplify = False  # ultralytics would try to pip install it
+    args: dict[str, Any] = dict(format="onnx", simplify=simplify, verbose=False)
+    if imgsz:
+        args["imgsz"] = int(imgsz)
+    if opset:
+        args["opset"] = int(opset)
+    if int8:
+        if data is None:
+            raise ModelError("YOLO int8 export calibrates on images: pass data= (a dataset) for the calibration set")
+        from .convert import to_ultralytics_yaml
+        from .datasets import load_splits
+
+        train, val = load_splits(data)
+        work = Path(out or source).parent / f".{Path(source).stem}_calibration"
+        args.update(quantize=8, data=str(to_ultralytics_yaml(train, val, work)))
+    with offline_ultralytics():
+        try:
+            written = Path(yolo.export(**args))
+        except Exception as exc:
+            raise ModelError(f"ultralytics could not export {model} to ONNX ({type(exc).__name__}: {exc})") from exc
+    if out is not None and written.resolve() != out.resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(written), out)
+        return out
+    return written
+
+
+def export(
+    model: str | os.PathLike,
+    format: str = "onnx",
+    *,
+    imgsz: int | None = None,
+    int8: bool = False,
+    out: str | os.PathLike | None = None,
+    opset: int | None = None,
+    data: Any = None,
+    weights: Any = "DEFAULT",
+) -> Path:
+    """Export a detector (either family) for deployment; returns the written file.
+
+    Args:
+        model: a YOLO ``.pt`` (or known YOLO name), a detectkit checkpoint, or a torchvision builder name.
+        format: ``"onnx"``.
+        imgsz: YOLO: the fixed square input size; torchvision: the longest side the graph resizes to
+            (default: the model's training size).
+        int8: also quantise to int8 (see the module docstring); returns the int8 file.
+        out: output path (default: beside the model file, same name, ``.onnx``).
+        opset: ONNX opset (default: 17 for torchvision, ultralytics' choice for YOLO).
+        data: YOLO int8 only: the calibration dataset.
+        weights: torchvision builder names only: ``"DEFAULT"`` (COCO weights) or ``None``.
+
+    Raises:
+        ModelError: an unknown format, or export failed.
+
+    Example:
+        >>> # export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
+        >>> # export("yolo11n.pt", imgsz=320, int8=True, data="shapes/data.yaml")
+    """
+    from .finetune import family_of
+
+    if format.lower() not in EXPORT_FORMATS:
+        raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
+    text = os.fspath(model)
+    target = Path(out) if out is not None else None
+    if Path(text).suffix.lower() == ".onnx":
+        raise WeightsFormatError(f"{text}: is already an ONNX file")
+    if family_of(text) == "ultralytics":
+        return _export_yolo(text, target, imgsz, int8, data, opset)
+    written = export_torchvision_onnx(text, target, imgsz=imgsz, opset=opset or 17, weights=weights)
+    if int8:
+        return quantize_int8(written, written.with_name(f"{written.stem}_int8.onnx"))
+    return written
