@@ -24,22 +24,21 @@ def test_vectors_shape_norm_determinism(embedder, face_detector, astronaut):
     assert embedder.embed(astronaut, faces[[]]).shape == (0, 512)
 
 
-def test_batching_does_not_change_vectors(embedder, astronaut, coffee):
-    rng = np.random.default_rng(0)
-    boxes = np.array([[180, 60, 270, 172], [100, 100, 300, 300], [0, 0, 50, 80], [400, 400, 512, 512]], np.float32)
+def test_batching_does_not_change_vectors(embedder, astronaut):
+    boxes = np.array([[180, 60, 270, 172], [100, 100, 300, 300], [0, 0, 50, 80]], np.float32)
     crops = crop_faces(astronaut, boxes)
     together = embedder.embed_crops(crops)
-    one_by_one = np.concatenate([embedder.embed_crops(crops[i : i + 1]) for i in range(len(crops))])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
-    assert len(np.unique(np.round(together @ together.T, 4))) > 2  # different crops, different vectors
+    alone = embedder.embed_crops(crops[2:])
+    np.testing.assert_allclose(together[2:], alone, atol=1e-5)
+    assert np.all(np.abs(together @ together.T - np.eye(3)).max(axis=1) > 1e-3)  # different crops, different vectors
     old = embedder.batch_size
     try:
-        embedder.batch_size = 3  # 4 crops -> two network calls
+        embedder.batch_size = 2  # 3 crops -> two network calls
         np.testing.assert_allclose(embedder.embed_crops(crops), together, atol=1e-5)
     finally:
         embedder.batch_size = old
-    noise = rng.standard_normal((2, 3, 160, 160)).astype(np.float32)
-    assert embedder.embed_crops(noise).shape == (2, 512)
+    with pytest.raises(ModelError, match=r"shape \(N, 3, 160, 160\)"):
+        embedder.embed_crops(np.zeros((2, 3, 112, 112), np.float32))
 
 
 def test_folded_network_equals_facenet_pytorch(facenet_file, embedder, astronaut):
