@@ -25,17 +25,7 @@ os.environ.pop("DETECTKIT_WEIGHTS", None)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DETECTKIT_SHARED", REPO.parent / "shared"))
-SHARED_ONNX = SHARED / "weights" / "yolov8n_int8.onnx"
-
-
-def need_shared(relative: str) -> Path:
-    """Path inside ../shared, or skip the test with the reason."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"needs {path} (the shared data beside the repository), which is absent here")
-    return path
+from shared_data import REPO, SHARED, SHARED_ONNX, need_shared  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

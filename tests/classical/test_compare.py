@@ -11,7 +11,7 @@ from detectkit.cli import main
 from detectkit.compare import CompareConfig, ComparisonReport, Row, run_comparison
 from detectkit.compare.tasks import _find_weights
 
-from conftest import SHARED, need_shared
+from shared_data import SHARED, need_shared
 
 EXPECTED = {
     "person detection": ["HOG + linear SVM (OpenCV people)", "YOLO (yolov8n_int8.onnx)", "Faster R-CNN ResNet-50 FPN v2"],

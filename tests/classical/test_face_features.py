@@ -9,7 +9,7 @@ from detectkit.classical import GallerySVM, HogFaceEmbedder
 from detectkit.errors import GalleryError, ModelError
 from detectkit.faces import FaceEmbedder, Gallery, ModelKey
 
-from conftest import need_shared
+from shared_data import need_shared
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torchvision
 from detectkit.classical import HaarFaceDetector, HogFaceEmbedder
 from detectkit.errors import ModelError, WeightsFormatError, WeightsNotFoundError
 
-from conftest import need_shared
+from shared_data import need_shared
 
 
 @pytest.fixture(scope="module")

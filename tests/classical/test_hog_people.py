@@ -13,7 +13,7 @@ from detectkit.classical._common import margin_for, nms, platt
 from detectkit.classical.hog_people import CALIBRATION, HogPeopleBackend, shrink_boxes
 from detectkit.errors import ModelError
 
-from conftest import need_shared
+from shared_data import need_shared
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import need_shared
+from shared_data import need_shared
 
 from detectkit.errors import DatasetError
 from detectkit.training.convert import convert, to_ultralytics_yaml, write_dataset

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import need_shared
+from shared_data import need_shared
 
 from detectkit import Detections, Detector
 from detectkit.errors import DatasetError
