@@ -16,11 +16,20 @@ key                    value
 ``label_offset``       subtracted from the graph's labels to get class ids (1 for fine-tuned
                        checkpoints, whose label 0 is background; 0 for COCO builders)
 ``imgsz``              the longest side the graph resizes images to
+``min_size``,          the model's resize rule (torchvision's ``GeneralizedRCNNTransform``):
+``max_size``,          shorter side to ``min_size`` unless the longer would pass ``max_size``;
+``fixed_size``         SSD: always ``fixed_size`` (``"W,H"``; empty otherwise)
 ``score_thresh``       the lowest score the graph keeps (``conf`` below it cannot be honoured)
 ``nms_iou``            the graph's own class-wise NMS IoU (a lower ``iou`` is applied on top)
 ``max_det``            the most boxes the graph returns
 ``quantization``       ``"none"`` or ``"int8-dynamic"``
 =====================  ==========================================================
+
+The backend resizes each image on the host with the same ``torch`` interpolation, to the same
+size, as the PyTorch model does (the graph's own resize then keeps it as it is) and maps the
+boxes back: onnxruntime's ``Resize`` can round a size differently from PyTorch for some scales
+(0.8, 0.4), which shifts boxes by a pixel or more; resizing first keeps ONNX and PyTorch
+within a thousandth of a pixel.
 
 Example:
     >>> # from detectkit import Detector
@@ -116,6 +125,10 @@ class OnnxTorchvisionBackend:
             self.names = {int(k): str(v) for k, v in json.loads(meta["names"]).items()}
             self.label_offset = int(meta.get("label_offset", "0"))
             self.imgsz = int(meta["imgsz"])
+            self.min_size = float(meta.get("min_size", meta["imgsz"]))
+            self.max_size = float(meta.get("max_size", meta["imgsz"]))
+            fixed = [int(v) for v in meta.get("fixed_size", "").split(",") if v.strip()]
+            self.fixed_size = (fixed[1], fixed[0]) if len(fixed) == 2 else None  # (height, width)
             self.score_thresh = float(meta.get("score_thresh", "0"))
             self.nms_iou = float(meta.get("nms_iou", "1"))
             self.max_det = int(meta.get("max_det", "100"))
@@ -146,10 +159,28 @@ class OnnxTorchvisionBackend:
             )
         results = []
         for image in images:
-            tensor = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+            tensor, ratio = self._resize(image)
             outputs = dict(zip(self.output_names, self.session.run(None, {self.input_name: tensor})))
+            outputs["boxes"] = outputs["boxes"].reshape(-1, 4) * ratio
             results.append(self._detections(outputs, image.shape[:2], options))
         return results
+
+    def _resize(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB float CHW at the size torchvision's transform gives it, and the box scale back to ``image``."""
+        import torch
+        from torch.nn.functional import interpolate
+
+        height, width = image.shape[:2]
+        if self.fixed_size is not None:
+            size = self.fixed_size
+        else:
+            scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
+            size = (int(np.floor(height * scale)), int(np.floor(width * scale)))
+        tensor = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))).float().div_(255.0)
+        if size != (height, width):
+            tensor = interpolate(tensor[None], size=size, mode="bilinear", align_corners=False)[0]
+        ratio = np.array([width, height, width, height], np.float32) / np.array([size[1], size[0]] * 2, np.float32)
+        return tensor.numpy(), ratio
 
     def _detections(self, outputs: dict[str, np.ndarray], shape: tuple[int, int], options: PredictOptions) -> Detections:
         boxes = outputs["boxes"].astype(np.float32).reshape(-1, 4)

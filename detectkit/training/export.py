@@ -111,20 +111,44 @@ def export_torchvision_onnx(
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow torchvision knows of
             torch.onnx.export(
-                net, ([example],), str(tmp), dynamo=False, opset_version=int(opset),
+                _OneImage(net), (example,), str(tmp), dynamo=False, opset_version=int(opset),
                 input_names=["image"], output_names=["boxes", "labels", "scores"],
                 dynamic_axes={"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "labels": {0: "n"}, "scores": {0: "n"}},
             )
         _write_metadata(tmp, {
             "detectkit_export": "1", "family": "torchvision", "builder": backend.builder,
             "names": json.dumps({str(k): v for k, v in backend.names.items()}),
-            "label_offset": str(backend.label_offset), "imgsz": str(size), "score_thresh": str(EXPORT_SCORE_THRESH),
+            "label_offset": str(backend.label_offset), "imgsz": str(size), "min_size": str(transform.min_size[-1]),
+            "max_size": str(transform.max_size), "fixed_size": ",".join(map(str, getattr(transform, "fixed_size", None) or ())),
+            "score_thresh": str(EXPORT_SCORE_THRESH),
             "nms_iou": str(nms_iou), "max_det": str(max_det), "quantization": "none", "source": str(backend.source),
         })
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def _one_image_module() -> Any:
+    import torch
+
+    class OneImage(torch.nn.Module):
+        """One CHW image in; (boxes, labels, scores) out, in that order for every detector family
+        (their output dicts differ in key order)."""
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, image: Any) -> tuple[Any, Any, Any]:
+            result = self.model([image])[0]
+            return result["boxes"], result["labels"], result["scores"]
+
+    return OneImage
+
+
+def _OneImage(model: Any) -> Any:
+    return _one_image_module()(model)
 
 
 def _write_metadata(path: Path, meta: dict[str, str]) -> None:

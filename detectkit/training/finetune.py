@@ -92,6 +92,7 @@ def finetune(
     workers: int = 0,
     progress: bool = True,
     final_eval: bool = True,
+    time_budget: float | None = None,
     **options: Any,
 ) -> TrainRun:
     """Fine-tune a detector on a labelled dataset; returns the run (checkpoints, per-epoch metrics, plots).
@@ -120,6 +121,9 @@ def finetune(
         progress: progress bars and one log line per epoch.
         final_eval: evaluate ``best`` on val with :func:`detectkit.evaluate` at the end (``run.final``,
             PR and per-class AP plots).
+        time_budget: seconds of training (validation included) after which the run ends; the number of
+            epochs is cut to what fits at the mean epoch time and the schedule stretched to match
+            (torchvision: ``epochs`` stays the upper limit; YOLO: ultralytics' ``time``, which replaces ``epochs``).
         **options: family-specific settings. torchvision: ``weights`` (``"DEFAULT"``, ``None`` or a
             COCO state-dict path), ``trainable_backbone_layers``, ``warmup_epochs`` (1.0), ``clip``
             (gradient-norm clip, 10.0), ``amp`` (on CUDA, True), ``augment``
@@ -150,7 +154,7 @@ def finetune(
     common: dict[str, Any] = dict(
         epochs=epochs, imgsz=imgsz, batch=batch, freeze=freeze, lr=lr, device=device, save_dir=save_dir,
         seed=seed, resume=resume, patience=patience, optimizer=optimizer, schedule=schedule, workers=workers,
-        progress=progress, final_eval=final_eval,
+        progress=progress, final_eval=final_eval, time_budget=time_budget,
     )
     if progress:
         _show_logs()

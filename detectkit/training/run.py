@@ -46,8 +46,8 @@ class TrainRun:
         best: the best checkpoint (loads into ``Detector(run.best)`` with the new class names).
         last: the last checkpoint (``resume`` continues from it).
         classes: class names, in class-id order.
-        history: one dict per finished epoch (``epoch``, ``time``, ``lr``, ``train/...`` losses,
-            ``val/map50``, ``val/map``, ``fitness``), the rows of ``csv``.
+        history: one dict per finished epoch (``epoch``, ``time``: seconds for the epoch, training and
+            validation, ``lr``, ``train/...`` losses, ``val/map50``, ``val/map``, ``fitness``), the rows of ``csv``.
         csv: ``metrics.csv``.
         plots: PNG files written (``loss``, ``pr_curve``, ``per_class_ap``).
         best_epoch: the (1-based) epoch ``best`` was saved at.

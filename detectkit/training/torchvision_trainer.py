@@ -213,11 +213,14 @@ def train_torchvision(
     builder_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     final_eval: bool = True,
+    time_budget: float | None = None,
 ) -> TrainRun:
     """Fine-tune a torchvision detector; see :func:`detectkit.training.finetune.finetune` for the arguments.
 
     ``train``/``val`` are loaded datasets; ``save_dir`` is used as it is (the caller picks a fresh one).
     ``augment=None`` uses the default :class:`Augment`; ``Augment.off()`` disables it.
+    ``time_budget`` (seconds, training and validation): after each epoch the number of epochs is cut to
+    what fits in the budget at the mean epoch time so far, and the schedule is stretched over that.
 
     Example:
         >>> # run = train_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", train, val, epochs=5, imgsz=160)
@@ -319,7 +322,9 @@ def train_torchvision(
                         state_dict=inference_state_dict(net), builder_kwargs=builder_kwargs,
                         metrics=metrics, extra=extra)
 
-    for epoch in range(start_epoch, epochs):
+    loop_started = time.perf_counter()
+    epoch = start_epoch
+    while epoch < epochs:
         _seed_everything(settings["seed"] + epoch)
         loader = _loader(train_data, settings["batch"], workers, settings["seed"] + epoch, shuffle=True)
         started = time.perf_counter()
@@ -329,7 +334,8 @@ def train_torchvision(
         )
         train_seconds = time.perf_counter() - started
         report = validator(net, val)
-        row: dict[str, Any] = {"epoch": epoch + 1, "time": round(train_seconds, 3), "lr": opt.param_groups[0]["lr"]}
+        seconds = time.perf_counter() - started  # training and validation, as ultralytics' results.csv counts
+        row: dict[str, Any] = {"epoch": epoch + 1, "time": round(seconds, 3), "lr": opt.param_groups[0]["lr"]}
         row.update({f"train/{k}": v for k, v in losses.items()})
         row.update({"val/map50": report.map50, "val/map": report.map, "fitness": fitness(report.map50, report.map)})
         history.append(row)
@@ -351,6 +357,13 @@ def train_torchvision(
             log.info("early stop: no better fitness for %d epochs (best: epoch %d)", patience, best_epoch)
             stopped_early = True
             break
+        epoch += 1
+        if time_budget is not None:
+            per_epoch = (time.perf_counter() - loop_started) / (epoch - start_epoch)
+            fits = max(epoch, start_epoch + int(time_budget // per_epoch))
+            if fits < epochs:
+                epochs = fits
+                plan.total_iters = epochs * iters_per_epoch  # the cosine/step schedule ends with the budget
 
     plots = {"loss": plot_history(history, save_dir / "loss.png")}
     final = None

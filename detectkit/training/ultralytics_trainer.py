@@ -233,6 +233,7 @@ def train_ultralytics(
     plots: bool = True,
     progress: bool = True,
     final_eval: bool = True,
+    time_budget: float | None = None,
     **overrides: Any,
 ) -> TrainRun:
     """Fine-tune (or train from a ``.yaml``) a YOLO model with ultralytics; see :func:`detectkit.training.finetune.finetune`.
@@ -274,6 +275,8 @@ def train_ultralytics(
     )
     if lr is not None:
         args["lr0"] = float(lr)
+    if time_budget is not None:
+        args["time"] = float(time_budget) / 3600.0  # ultralytics counts hours
     if resume:
         args = {"resume": str(last), "data": str(data_yaml), "device": device_arg, "workers": int(workers),
                 "plots": bool(plots), "patience": patience or 0}
