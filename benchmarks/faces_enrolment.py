@@ -21,7 +21,7 @@ different order:
 Throughput is photos per second (the work in), and faces stored per second. The table
 gives the median over rounds and the ratio to the facenet-pytorch loop.
 
-Run:  python benchmarks/faces_enrolment.py --people 40 --rounds 3
+Run:  python benchmarks/faces_enrolment.py --people 40 --rounds 3 [--threads 1]
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -92,6 +90,9 @@ def facenet_batched(paths: list[Path], state: dict, batch: int) -> int:
     return faces
 
 
+REJECTED: dict[str, int] = {}  # rejection reasons of the last batched detectkit run
+
+
 def detectkit_run(people: dict[str, list[Path]], state: dict, batched: bool) -> int:
     from detectkit.faces import FaceDetector, FaceEmbedder, FaceRecognizer, Gallery
 
@@ -103,8 +104,12 @@ def detectkit_run(people: dict[str, list[Path]], state: dict, batched: bool) -> 
         )
         faces = 0
         if batched:
-            for report in recognizer.enroll_many(people).values():
-                faces += report.faces_used
+            from collections import Counter
+
+            reports = recognizer.enroll_many(people).values()
+            faces = sum(report.faces_used for report in reports)
+            REJECTED.clear()
+            REJECTED.update(Counter(r.reason for report in reports for r in report.rejected))
         else:
             from detectkit.errors import FaceError
 
@@ -124,9 +129,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32, help="photos per facenet-pytorch batched MTCNN call")
     parser.add_argument("--skip", nargs="*", default=[], help="variants to leave out (loop, fbatched, one, batched)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every variant (default: torch's)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     people = lfw_people(args.people)
     paths = [p for ps in people.values() for p in ps]
@@ -169,6 +178,8 @@ def main() -> None:
         rows.append([label, f"{median:.1f} ({spread})", f"{len(paths) / median:.1f}", faces[key],
                      f"{faces[key] / median:.1f}", ratio])
     print(table(["variant", "seconds, median (range)", "photos/s", "faces stored", "faces/s", "photos/s vs loop"], rows))
+    if REJECTED:
+        print("detectkit rejected: " + ", ".join(f"{n} {reason}" for reason, n in sorted(REJECTED.items())))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 """Faces: detect (MTCNN), embed (FaceNet), enrol into a persistent gallery, verify and identify.
 
-=====================  =====================================================
-:class:`FaceDetector`   MTCNN over lists of BGR images -> ``Detections``
-:class:`FaceEmbedder`   FaceNet (InceptionResnetV1) -> L2-normalised 512-d vectors
-:class:`Gallery`        identities + embeddings in SQLite, exact or faiss search
-:class:`FaceRecognizer` enrol / verify / identify, and the video pipeline's batched calls
-:func:`calibrate`       ROC, EER, accuracy, threshold at a target false-accept rate
-=====================  =====================================================
+* :class:`FaceDetector`: MTCNN over lists of BGR images -> ``Detections``;
+* :class:`FaceEmbedder`: FaceNet (InceptionResnetV1) -> L2-normalised 512-d vectors;
+* :class:`Gallery`: identities + embeddings in SQLite, exact or faiss search;
+* :class:`FaceRecognizer`: enrol / verify / identify, and the video pipeline's batched calls;
+* :func:`calibrate`: ROC, EER, accuracy, threshold at a target false-accept rate.
 
 Importing this package does not load torch or OpenCV; the models load them when made
 (the gallery alone needs only NumPy and SQLite).

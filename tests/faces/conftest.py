@@ -40,8 +40,8 @@ def _one_torch_thread() -> Iterator[None]:
 
     These tests check results, not speed. On the shared 2-core machines this project runs
     on, torch's two OpenMP threads wait for each other whenever another process holds a
-    core: an InceptionResnetV1 pass over 8 crops measured 5.8 s with 2 threads against
-    0.28 s with 1 while another test run was busy. One thread keeps the suite's time stable.
+    core (``benchmarks/faces_components.py``, docs/benchmarks.md "Faces"); with one thread
+    this folder ran in 51 s instead of 261 s.
     """
     with torch_threads(1):
         yield
