@@ -41,6 +41,15 @@ def _common(parser: argparse.ArgumentParser, *, model: bool) -> None:
         parser.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: the model's documented one)")
 
 
+def _action(actions: Any, name: str, func: Any, help: str, *, model: bool, args: tuple = (), **extra: Any) -> None:
+    """One sub-command: its positional/optional arguments as ``(flags, options)`` pairs."""
+    parser = actions.add_parser(name, help=help, **extra)
+    for flags, options in args:
+        parser.add_argument(*flags, **options)
+    _common(parser, model=model)
+    parser.set_defaults(func=func)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "faces",
@@ -49,64 +58,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-
-    p = actions.add_parser("enroll", help="enrol a person from photos", description="Enrol NAME from photos "
-                           "(files, folders, globs). Each photo must show exactly one clear face; the others are "
-                           "reported with the reason.")
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata to store (repeatable)")
-    p.add_argument("--replace", action="store_true", help="drop the person's previous embeddings of this model")
-    p.add_argument("--strict", action="store_true", help="enrol nothing if any photo is rejected")
-    _common(p, model=True)
-    p.set_defaults(func=run_enroll)
-
-    p = actions.add_parser("verify", help="is this photo NAME? (exit 0 yes, 3 no)")
-    p.add_argument("image")
-    p.add_argument("name")
-    _common(p, model=True)
-    p.set_defaults(func=run_verify)
-
-    p = actions.add_parser("identify", help="who is in these photos?")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--top-k", type=int, default=1, help="candidates per face (default: 1)")
-    _common(p, model=True)
-    p.set_defaults(func=run_identify)
-
-    p = actions.add_parser("list", help="list enrolled people")
-    _common(p, model=False)
-    p.set_defaults(func=run_list)
-
-    p = actions.add_parser("remove", help="delete a person")
-    p.add_argument("name")
-    _common(p, model=False)
-    p.set_defaults(func=run_remove)
-
-    p = actions.add_parser("rename", help="rename a person")
-    p.add_argument("old")
-    p.add_argument("new")
-    _common(p, model=False)
-    p.set_defaults(func=run_rename)
-
-    p = actions.add_parser("export", help="export the gallery (.json, or an SQLite copy)")
-    p.add_argument("file")
-    _common(p, model=False)
-    p.set_defaults(func=run_export)
-
-    p = actions.add_parser("import", help="import an exported gallery")
-    p.add_argument("file")
-    p.add_argument("--on-conflict", choices=["error", "skip", "merge", "replace"], default="error",
-                   help="when a name exists already (default: error, nothing imported)")
-    _common(p, model=False)
-    p.set_defaults(func=run_import)
-
-    p = actions.add_parser("calibrate", help="measure the threshold on labelled pairs (LFW pairs.txt)")
-    p.add_argument("pairs", help="LFW pairs.txt, or lines 'IMAGE_A IMAGE_B 1|0'")
-    p.add_argument("--images", default=None, help="folder of the LFW images (default: next to PAIRS)")
-    p.add_argument("--target-far", type=float, default=1e-3, help="false-accept rate to stay under (default: 0.001)")
-    p.add_argument("--plot", default=None, help="save the ROC curve and score histograms to this image")
-    _common(p, model=True)
-    p.set_defaults(func=run_calibrate)
+    name, images = (("name",), {}), (("images",), {"nargs": "+", "metavar": "IMAGE"})
+    _action(actions, "enroll", run_enroll, "enrol a person from photos", model=True, args=(
+        name, images,
+        (("--meta",), {"action": "append", "default": [], "metavar": "KEY=VALUE", "help": "metadata to store (repeatable)"}),
+        (("--replace",), {"action": "store_true", "help": "drop the person's previous embeddings of this model"}),
+        (("--strict",), {"action": "store_true", "help": "enrol nothing if any photo is rejected"}),
+    ), description="Enrol NAME from photos (files, folders, globs). Each photo must show exactly one clear face; "
+                   "the others are reported with the reason.")
+    _action(actions, "verify", run_verify, "is this photo NAME? (exit 0 yes, 3 no)", model=True,
+            args=((("image",), {}), name))
+    _action(actions, "identify", run_identify, "who is in these photos?", model=True, args=(
+        images, (("--top-k",), {"type": int, "default": 1, "help": "candidates per face (default: 1)"}),
+    ))
+    _action(actions, "list", run_list, "list enrolled people", model=False)
+    _action(actions, "remove", run_remove, "delete a person", model=False, args=(name,))
+    _action(actions, "rename", run_rename, "rename a person", model=False, args=((("old",), {}), (("new",), {})))
+    _action(actions, "export", run_export, "export the gallery (.json, or an SQLite copy)", model=False,
+            args=((("file",), {}),))
+    _action(actions, "import", run_import, "import an exported gallery", model=False, args=(
+        (("file",), {}),
+        (("--on-conflict",), {"choices": ["error", "skip", "merge", "replace"], "default": "error",
+                              "help": "when a name exists already (default: error, nothing imported)"}),
+    ))
+    _action(actions, "calibrate", run_calibrate, "measure the threshold on labelled pairs (LFW pairs.txt)", model=True, args=(
+        (("pairs",), {"help": "LFW pairs.txt, or lines 'IMAGE_A IMAGE_B 1|0'"}),
+        (("--images",), {"default": None, "help": "folder of the LFW images (default: next to PAIRS)"}),
+        (("--target-far",), {"type": float, "default": 1e-3, "help": "false-accept rate to stay under (default: 0.001)"}),
+        (("--plot",), {"default": None, "help": "save the ROC curve and score histograms to this image"}),
+    ))
 
 
 def _gallery(args: argparse.Namespace, *, create: bool = False) -> Any:
