@@ -134,11 +134,12 @@ class Calibration:
         fpr = np.maximum(self.fpr, 1e-6)
         left.plot(fpr, self.tpr, lw=1.5)
         left.set_xscale("log")
-        left.set_xlim(max(1e-4, 0.5 / max(self.n_different, 1)), 1.0)
+        floor = max(1e-4, 0.5 / max(self.n_different, 1))  # below one false accept: drawn at the left edge
+        left.set_xlim(floor, 1.0)
         left.set_xlabel("false-accept rate")
         left.set_ylabel("true-accept rate")
         left.set_title(f"ROC (AUC {self.auc:.4f}, EER {self.eer:.3f})")
-        left.plot([max(self.far, 1e-6)], [self.tar], "o", label=f"threshold {self.threshold:.3f}")
+        left.plot([max(self.far, floor)], [self.tar], "o", label=f"threshold {self.threshold:.3f}")
         left.legend(loc="lower right")
         left.grid(alpha=0.3)
         if self.scores is not None and self.same is not None:
