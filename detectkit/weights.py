@@ -418,7 +418,7 @@ def _torch_reason(exc: BaseException) -> str:
     """The informative part of torch.load's (long) error message."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for i, line in enumerate(lines):
-        if line.startswith("WeightsUnpickler error:"):
-            detail = line.split(":", 1)[1].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
+        if "WeightsUnpickler error:" in line:
+            detail = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
             return detail[:160]
     return (lines[0][:160] if lines else type(exc).__name__)
