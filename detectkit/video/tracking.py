@@ -86,7 +86,8 @@ class ByteTracker:
 
     Feed it every frame of one video, in order (``update`` with empty detections when a
     frame has none, so lost tracks age). When the frame size changes, the tracker starts
-    over (boxes from before no longer line up). One tracker per stream.
+    over (boxes from before no longer line up); ids are never reused within one tracker,
+    so a track id names one object for the whole stream. One tracker per stream.
 
     With ``per_class=True`` (the default) each class is tracked on its own, so a track never
     changes class (at a scene cut, a cat does not inherit the id of the table it replaced);
@@ -119,10 +120,9 @@ class ByteTracker:
         return tracker
 
     def reset(self) -> None:
-        """Forget every track (ids start again at 1)."""
+        """Forget every track; new tracks get new ids (an id is never given to two objects)."""
         self._trackers.clear()
         self._global.clear()
-        self._next_id = 1
         self.resets += 1
 
     def update(self, detections: Detections, image_shape: tuple[int, int] | None = None) -> Detections:

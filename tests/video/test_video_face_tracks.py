@@ -151,3 +151,16 @@ def test_a_face_detector_alone_finds_faces_but_cannot_name_them():
         Pipeline(faces_clip(2), faces=DetectOnly())
     results = list(Pipeline(faces_clip(3), faces=DetectOnly(), face_identity="none"))
     assert [len(r.faces) for r in results] == [2, 2, 2] and results[0].faces.identity is None
+
+
+def test_a_new_frame_size_does_not_hand_old_names_to_new_faces():
+    """The face tracker starts over at a new size; the votes of the tracks before must not name the faces after."""
+    recognizer = FakeRecognizer()
+    identity = FaceTrackIdentity(recognizer, recheck_every=30)
+    before = identity.process(faces_clip(5, people=((RED, 10, 3),)))
+    wide = [cv2.resize(frame, (640, 240), interpolation=cv2.INTER_NEAREST) for frame in faces_clip(5, people=((BLUE, 200, 3),))]
+    after = identity.process(wide)
+    assert all(list(faces.identity) == ["alice"] for faces in before)
+    assert all(list(faces.identity) == ["bob"] for faces in after)
+    assert identity.tracker.resets == 1
+    assert set(before[-1].tracker_id.tolist()).isdisjoint(after[0].tracker_id.tolist())  # ids are never reused

@@ -65,7 +65,7 @@ def test_a_new_frame_size_starts_over_and_memory_stays_flat():
     tracker = ByteTracker(track_buffer=5)
     tracker.update(frame([[0, 0, 50, 50]]))
     tracked = tracker.update(Detections(np.array([[0, 0, 50, 50]]), [0.9], [0], NAMES, image_shape=(240, 320)))
-    assert tracker.resets == 1 and tracked.tracker_id.tolist() == [1]
+    assert tracker.resets == 1 and tracked.tracker_id.tolist() == [2]  # a new track, under an id never used before
     for t in range(300):  # many short-lived objects
         x = (t * 37) % 500
         tracker.update(Detections(np.array([[x, 10, x + 20, 40]]), [0.9], [0], NAMES, image_shape=(240, 320)))
