@@ -67,7 +67,8 @@ class Frame:
     Attributes:
         image: ``HxWx3`` uint8 BGR.
         index: 0-based position in the source; in live mode dropped frames leave gaps.
-        timestamp: ``time.perf_counter()`` when the frame was read (the start of its latency).
+        timestamp: ``time.perf_counter()`` when the frame arrived from the source (the start of its latency;
+            a source may supply its own capture time).
         position: seconds into the media, where the source knows it (video files).
         name: the file the frame came from (image folders).
     """
@@ -140,8 +141,10 @@ class VideoSource:
             CorruptFrame: this frame could not be read; the next one may be fine.
             SourceLost: a live source stopped delivering (see ``reconnectable``).
         """
-        stamp = time.perf_counter()
         item = self._read()
+        # The capture time is when the frame arrived: a read blocks until the camera delivers,
+        # and that wait is not the frame's age.
+        stamp = time.perf_counter()
         if item is None:
             return None
         index = self._next_index

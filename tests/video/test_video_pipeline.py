@@ -129,6 +129,17 @@ def test_live_mode_stays_fresh_and_counts_drops(no_thread_leaks):
     assert pipeline._frames.high_water <= 1 and pipeline._out.high_water <= 1
 
 
+def test_capture_time_is_when_the_frame_arrived_not_when_the_read_began(no_thread_leaks):
+    """A camera slower than inference: the reader waits ~50 ms in each read; that wait is not latency."""
+    camera = FakeCamera(fps=20.0, limit=12)
+    pipeline = Pipeline(camera, detector=SquareDetector(), mode="live")
+    results = list(pipeline)
+    assert len(results) == 12 and pipeline.stats.frames_dropped == 0
+    assert np.median([r.latency for r in results]) < 0.025  # it was >= 0.05 when stamped before the read
+    gaps = np.diff([r.frame.timestamp for r in results])
+    assert np.median(gaps) == pytest.approx(0.05, abs=0.01)
+
+
 def test_live_camera_that_disconnects_and_comes_back(no_thread_leaks):
     messages: list[str] = []
     camera = FakeCamera(fps=100.0, outages=[(30, 0.6)], limit=80)
