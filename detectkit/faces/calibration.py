@@ -51,7 +51,7 @@ def roc_curve(scores: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndar
     Example:
         >>> fpr, tpr, t = roc_curve(np.array([0.9, 0.8, 0.3]), np.array([True, False, True]))
         >>> fpr.tolist(), tpr.tolist()
-        [[0.0, 0.0, 1.0, 1.0], [0.0, 0.5, 0.5, 1.0]]
+        ([0.0, 0.0, 1.0, 1.0], [0.0, 0.5, 0.5, 1.0])
     """
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)

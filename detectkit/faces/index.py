@@ -17,7 +17,7 @@ Example:
     >>> vectors = np.eye(3, dtype=np.float32)
     >>> index = ExactIndex(vectors, owners=np.array([7, 7, 9]))
     >>> owners, sims = index.search(np.array([[0, 0.6, 0.8]], np.float32), k=2)
-    >>> owners.tolist(), np.round(sims, 2).tolist()
+    >>> owners.tolist(), np.round(sims.astype(float), 2).tolist()
     ([[9, 7]], [[0.8, 0.6]])
 """
 
