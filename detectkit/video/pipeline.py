@@ -431,7 +431,7 @@ class Pipeline:
                     break
 
     def _delivered(self, result: FrameResult) -> None:
-        result.latency = time.perf_counter() - result.frame.timestamp
+        result.latency = time.perf_counter() - result.frame.timestamp  # capture -> now
         self.stats.add_latency(result.latency)
         self.stats.count("frames_processed")
 
@@ -456,12 +456,17 @@ class Pipeline:
         self._raise_errors()
 
     def render(self, result: FrameResult) -> np.ndarray:
-        """The frame with its detections, faces and (when ``overlay``) FPS/latency drawn."""
+        """The frame with its detections, faces and (when ``overlay``) FPS/latency drawn.
+
+        The latency shown is this frame's age when its overlay is drawn.
+        """
         image = self.annotator.draw(result.image, result.detections)
         if result.faces is not None and len(result.faces):
             self.annotator.draw(image, result.faces, copy=False)
         if self.overlay:
-            self.annotator.draw_text_lines(image, self.stats.overlay_lines(live=self.mode == "live"), corner="bottom-left")
+            age = time.perf_counter() - result.frame.timestamp
+            lines = self.stats.overlay_lines(live=self.mode == "live", latency=age)
+            self.annotator.draw_text_lines(image, lines, corner="bottom-left")
         return image
 
     def run(self, sink: Any = None, *, summary: bool = True, log: Callable[[str], None] = print) -> PipelineStats:
@@ -489,10 +494,10 @@ class Pipeline:
                 s.open(self.source.info)
                 opened.append(s)
             for result in self._results():
-                self._delivered(result)  # its latency: capture -> handed to the sinks (drawn with it)
                 started = time.perf_counter()
                 image = self.render(result) if needs_image else None
                 drawn = time.perf_counter()
+                self._delivered(result)  # its latency: capture -> handed to the sinks, drawing included
                 keep = True
                 for s in sinks:
                     keep = (s.write(result, image) is not False) and keep

@@ -32,8 +32,8 @@ class RingBuffer:
     Example:
         >>> ring = RingBuffer(3)
         >>> for v in (1.0, 2.0, 3.0, 4.0): ring.add(v)
-        >>> ring.values().tolist(), ring.count, ring.mean_all
-        ([2.0, 3.0, 4.0], 4, 2.5)
+        >>> ring.values().tolist(), ring.count, ring.mean_all, ring.last
+        ([2.0, 3.0, 4.0], 4, 2.5, 4.0)
     """
 
     def __init__(self, size: int = 10_000) -> None:
@@ -56,6 +56,11 @@ class RingBuffer:
             return self._data[:n].copy()
         start = self.count % len(self._data)
         return np.concatenate([self._data[start:], self._data[:start]])
+
+    @property
+    def last(self) -> float:
+        """The latest sample (NaN when none), without copying the ring."""
+        return float(self._data[(self.count - 1) % len(self._data)]) if self.count else float("nan")
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile of the samples kept (NaN when there are none)."""
@@ -205,10 +210,13 @@ class PipelineStats:
             "events": [message for _, message in self.events],
         }
 
-    def overlay_lines(self, live: bool = True, model_stages: tuple[str, ...] = ("detect", "track", "faces")) -> list[str]:
+    def overlay_lines(
+        self, live: bool = True, model_stages: tuple[str, ...] = ("detect", "track", "faces"), *, latency: float | None = None
+    ) -> list[str]:
         """Short lines for the on-frame overlay.
 
-        Live: FPS, capture-to-screen latency of the last frame, frames dropped. File mode:
+        Live: FPS, capture-to-screen latency (``latency`` seconds, default the last frame's),
+        frames dropped. File mode:
         FPS and the models' milliseconds per frame (a file frame's "latency" is mostly its
         wait in the read-ahead buffer, which says nothing).
 
@@ -219,8 +227,10 @@ class PipelineStats:
         fps = self.fps
         lines = [f"FPS {fps:.1f}" if fps > 0 else "FPS --"]
         if live:
-            if self.latency.count:
-                lines.append(f"latency {1000 * self.latency.values()[-1]:.0f} ms")
+            if latency is None and self.latency.count:
+                latency = self.latency.last
+            if latency is not None:
+                lines.append(f"latency {1000 * latency:.0f} ms")
             if self.frames_dropped:
                 lines.append(f"dropped {self.frames_dropped}")
         else:

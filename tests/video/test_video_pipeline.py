@@ -140,6 +140,23 @@ def test_capture_time_is_when_the_frame_arrived_not_when_the_read_began(no_threa
     assert np.median(gaps) == pytest.approx(0.05, abs=0.01)
 
 
+def test_latency_runs_from_capture_to_the_sinks_drawing_included(tmp_path, no_thread_leaks):
+    from detectkit.video.annotate import Annotator
+
+    class SlowAnnotator(Annotator):
+        def draw(self, image, detections, *, copy=True):
+            time.sleep(0.03)
+            return super().draw(image, detections, copy=copy)
+
+    out = tmp_path / "lat.jsonl"
+    pipeline = Pipeline([synthetic_frame(i) for i in range(4)], detector=SquareDetector(), annotator=SlowAnnotator())
+    stats = pipeline.run([out, lambda r, image: None], summary=False)
+    assert stats.latency.values().min() >= 0.03
+    assert [json.loads(line)["latency_ms"] for line in out.read_text().splitlines()] == pytest.approx(
+        (1000 * stats.latency.values()).tolist(), abs=0.01
+    )
+
+
 def test_live_camera_that_disconnects_and_comes_back(no_thread_leaks):
     messages: list[str] = []
     camera = FakeCamera(fps=100.0, outages=[(30, 0.6)], limit=80)
