@@ -668,9 +668,19 @@ class Gallery:
     def search_arrays(self, queries: np.ndarray, model: ModelKey, top_k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Best ``top_k`` names per query as arrays: ``(names (M, k) object, None-padded; similarities (M, k) float32, NaN-padded)``.
 
+        Queries are L2-normalised here, so similarities are cosine similarities whatever
+        their length (the stored vectors are normalised when added).
+
         Raises:
-            GalleryError: queries of another dimension than ``model``'s, or a gallery
-                that holds only other models' embeddings.
+            GalleryError: queries of another dimension than ``model``'s, NaN, infinite or
+                all-zero queries, or a gallery that holds only other models' embeddings.
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> _ = g.add("A", np.array([[3.0, 4.0]]), key)
+            >>> names, sims = g.search_arrays(np.array([[6.0, 8.0], [0.0, 2.0]]), key, top_k=2)
+            >>> names.tolist(), np.round(sims.astype(float), 2).tolist()
+            ([['A', None], ['A', None]], [[1.0, nan], [0.8, nan]])
         """
         model = _check_model(model)
         queries = np.asarray(queries, dtype=np.float32)
@@ -681,6 +691,10 @@ class Gallery:
                 f"query embeddings have shape {queries.shape}, but {model} needs (M, {model.dim}); "
                 "the embedder does not match this model key"
             )
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        if not np.all(np.isfinite(norms)) or np.any(norms < 1e-6):
+            raise GalleryError("query embeddings contain NaN, infinite or all-zero vectors")
+        queries = queries / norms
         cached = self._index(model)
         owners, sims = cached.index.search(queries, max(1, int(top_k)))
         names = np.full(owners.shape, None, dtype=object)

@@ -65,6 +65,13 @@ def test_person_similarity_is_the_best_over_their_embeddings():
     assert names[0].tolist() == ["A", "B", None, None, None]
     np.testing.assert_allclose(sims[0, :2], [0.8, 0.6], atol=1e-6)
     assert np.isnan(sims[0, 2:]).all()
+    # similarities are cosine: the query's length does not matter
+    longer, sims_longer = gallery.search_arrays(5 * query, KEY, top_k=2)
+    assert longer[0].tolist() == ["A", "B"]
+    np.testing.assert_allclose(sims_longer[0], [0.8, 0.6], atol=1e-6)
+    for bad in (np.zeros(8, np.float32), np.full(8, np.nan, np.float32)):
+        with pytest.raises(GalleryError, match="NaN, infinite or all-zero"):
+            gallery.search(bad, KEY)
 
 
 def test_remove_rename_metadata_and_replace():
