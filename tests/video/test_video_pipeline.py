@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 from video_helpers import SIZE, SQUARE, FakeCamera, SquareDetector, count_frames, square_x, synthetic_frame
@@ -36,6 +37,7 @@ def test_file_mode_processes_every_frame_once_in_order(synthetic_video, tmp_path
         (box,) = [d["xyxy"] for d in line["detections"]]
         assert abs(box[0] - square_x(line["frame"])) <= 1 and abs(box[2] - box[0] - SQUARE) <= 2
     assert count_frames(out_video) == (60, SIZE)
+    assert cv2.VideoCapture(str(out_video)).get(cv2.CAP_PROP_FPS) == pytest.approx(20.0)  # the source's rate
     assert {"detect", "draw", "sink"} <= set(stats.stage_ms())
 
 
@@ -95,6 +97,20 @@ def test_a_stage_error_is_raised_and_outputs_are_finalised(synthetic_video, tmp_
         pipeline.run(out, summary=False)
     frames, size = count_frames(out)
     assert frames == 19 and size == SIZE
+
+
+def test_a_source_that_fails_raises_in_the_caller_and_outputs_are_finalised(tmp_path, no_thread_leaks):
+    def camera():
+        for i in range(5):
+            yield synthetic_frame(i)
+        raise OSError("device unplugged mid-read")
+
+    out = tmp_path / "partial.avi"
+    pipeline = Pipeline(camera(), detector=SquareDetector())
+    with pytest.raises(OSError, match="unplugged mid-read"):
+        pipeline.run(out, summary=False)
+    assert pipeline.stats.frames_processed == 5 and count_frames(out) == (5, SIZE)
+    assert "reader failed: OSError" in pipeline._reader.ended_reason
 
 
 def test_missing_source_names_it(tmp_path):

@@ -156,7 +156,10 @@ def test_buffer_file_mode_blocks_the_producer_and_keeps_order():
 
     thread = threading.Thread(target=producer)
     thread.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while len(produced) < 3 and time.monotonic() < deadline:  # however slow the machine
+        time.sleep(0.01)
+    time.sleep(0.1)
     assert len(produced) == 3  # waiting for the consumer, not filling memory
     taken: list[int] = []
     while (batch := buffer.get(4, fill=True, timeout=1.0)) is not None:
