@@ -192,6 +192,8 @@ class CaptureSource(VideoSource):
         start: in a file, the first frame to read (a seek).
         stride: in a file, read every ``stride``-th frame (the others are grabbed, not converted);
             frame indices stay the file's own.
+        timeout: streams: seconds to open, and seconds without a frame, before the stream
+            counts as lost (OpenCV's FFmpeg/GStreamer back-ends otherwise wait 30 s, blocked).
         opener: makes the capture object (default ``cv2.VideoCapture``); tests pass a fake.
 
     Example:
@@ -208,6 +210,7 @@ class CaptureSource(VideoSource):
         max_bad_reads: int = 25,
         start: int = 0,
         stride: int = 1,
+        timeout: float = 5.0,
         opener: Callable[..., Any] | None = None,
     ) -> None:
         if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
@@ -229,6 +232,7 @@ class CaptureSource(VideoSource):
         if stride < 1 or start < 0:
             raise ValueError(f"stride must be >= 1 and start >= 0, got stride={stride}, start={start}")
         self.start, self.stride = int(start), int(stride)
+        self.timeout = float(timeout)
         self._opener = opener
         self._cap: Any = None
         self._bad_in_a_row = 0
@@ -236,8 +240,13 @@ class CaptureSource(VideoSource):
     def _open(self) -> None:
         import cv2
 
-        opener = self._opener or cv2.VideoCapture
-        cap = opener(self.target)
+        if self._opener is not None:
+            cap = self._opener(self.target)
+        elif self.info.kind == "stream":  # a dead stream must not block a read for long
+            ms = int(1000 * self.timeout)
+            cap = cv2.VideoCapture(self.target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        else:
+            cap = cv2.VideoCapture(self.target)
         if cap is None or not cap.isOpened():
             if cap is not None:
                 cap.release()

@@ -191,3 +191,18 @@ def test_reader_reconnects_with_backoff():
     assert camera.opens == 2  # failed attempts during the outage did not count as opens
     assert messages[0].startswith("fake camera: unplugged; reconnecting") and "reopened after" in messages[1]
     assert reader.ended_reason == "end of source" and not camera.is_open
+
+
+def test_streams_are_opened_with_open_and_read_timeouts(monkeypatch):
+    calls = []
+
+    def capture(*args):
+        calls.append(args)
+        return FakeCapture([], fail_open=True)
+
+    monkeypatch.setattr(cv2, "VideoCapture", capture)
+    with pytest.raises(SourceError, match="is the address right"):
+        CaptureSource("rtsp://cam/live", timeout=2.5).open()
+    target, backend, params = calls[0]
+    assert target == "rtsp://cam/live" and backend == cv2.CAP_ANY
+    assert dict(zip(params[::2], params[1::2])) == {cv2.CAP_PROP_OPEN_TIMEOUT_MSEC: 2500, cv2.CAP_PROP_READ_TIMEOUT_MSEC: 2500}
