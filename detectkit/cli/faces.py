@@ -98,7 +98,8 @@ def _gallery(args: argparse.Namespace, *, create: bool = False) -> Any:
 def _recognizer(args: argparse.Namespace, *, create: bool = False) -> Any:
     from ..faces import FaceRecognizer
 
-    return FaceRecognizer(_gallery(args, create=create), embedder=args.weights, device=args.device, threshold=args.threshold)
+    # the recogniser opens (or creates) the gallery after its models load: bad weights leave no file
+    return FaceRecognizer(args.db, embedder=args.weights, device=args.device, threshold=args.threshold, create=create)
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -195,6 +195,8 @@ class FaceRecognizer:
         quality: the enrolment photo checks.
         device: device for the detector and embedder made here.
         index: gallery search, ``"exact"`` or ``"faiss"`` (for a gallery made here).
+        create: for a gallery path: create the file when it is missing (``False``: an error).
+            The file is opened last, so a model that fails to load leaves no file behind.
 
     Attributes used by the video pipeline: ``threshold``, ``gallery``,
     ``embedder.model_name``, and the batched :meth:`detect`, :meth:`embed`,
@@ -215,20 +217,23 @@ class FaceRecognizer:
         quality: QualityPolicy | None = None,
         device: Any = "auto",
         index: Literal["exact", "faiss"] = "exact",
+        create: bool = True,
     ) -> None:
         if isinstance(embedder, FaceEmbedder):
             self.embedder = embedder
         else:
             self.embedder = FaceEmbedder(DEFAULT_WEIGHTS if embedder is None else embedder, device=device)
         self.detector = detector if detector is not None else FaceDetector(device=device)
-        if isinstance(gallery, Gallery):
-            self.gallery, self._owns_gallery = gallery, False
-        else:
-            self.gallery, self._owns_gallery = Gallery(":memory:" if gallery is None else gallery, index=index), True
         self.threshold = float(default_threshold(self.embedder.model_name) if threshold is None else threshold)
         if not -1.0 <= self.threshold <= 1.0:
             raise GalleryError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
         self.quality = quality or QualityPolicy()
+        # the gallery last: nothing above can fail with a file created or a connection left open
+        if isinstance(gallery, Gallery):
+            self.gallery, self._owns_gallery = gallery, False
+        else:
+            where = ":memory:" if gallery is None else gallery
+            self.gallery, self._owns_gallery = Gallery(where, index=index, create=create), True
 
     def close(self) -> None:
         """Close the gallery if this recogniser opened it."""

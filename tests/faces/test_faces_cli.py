@@ -86,6 +86,12 @@ def test_errors_are_one_line_and_change_nothing(files, capsys):
     assert code == 1 and "not a detectkit gallery" in err and text.read_text() == "not a gallery"
     code, _, err = run(capsys, "faces", "list", "--db", str(files["dir"] / "absent.db"))
     assert code == 1 and "no such gallery file" in err and not (files["dir"] / "absent.db").exists()
+    # an enrolment that fails before any photo is read creates no gallery file
+    fresh = files["dir"] / "fresh.db"
+    for extra, message in [(["--weights", str(files["dir"] / "nope.pt")], "nope.pt"),
+                           (["--weights", weights, "--threshold", "3"], "threshold")]:
+        code, _, err = run(capsys, "faces", "enroll", "Eileen", photo, "--db", str(fresh), "--device", "cpu", *extra)
+        assert code == 1 and message in err and not fresh.exists(), err
 
 
 def test_calibrate_command(files, capsys, tmp_path):
