@@ -54,7 +54,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -225,17 +225,6 @@ class ValidationReport:
 
 
 # --------------------------------------------------------------------------- images
-def _pil_open():
-    try:  # the plain PIL opener (ultralytics patches Image.open process-wide)
-        from ..images import _pil_open as opener
-
-        return opener()
-    except ImportError:  # pragma: no cover
-        from PIL import Image
-
-        return Image.open
-
-
 def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
     """Width and height of an image file (EXIF orientation applied) from its header, without decoding it.
 
@@ -251,7 +240,7 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
     """
     from PIL import Image
 
-    from ..images import MIN_SIDE
+    from ..images import MIN_SIDE, _pil_open
 
     path = Path(path)
     if not path.is_file():
@@ -259,15 +248,15 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
     size = path.stat().st_size
     if size == 0:
         raise ValueError("file is empty (0 bytes)")
-    opener = _pil_open()
-    try:
+    opener = _pil_open()  # PIL's own: ultralytics' patched Image.open would pip-install a plugin on a bad file
+    try:  # one open: the header gives size, format and EXIF; verify() checks the structure without decoding
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with opener(path) as image:
                 width, height = image.size
                 fmt = image.format
+                orientation = _orientation(image, fmt)
                 image.verify()
-            orientation = _orientation(opener, path, fmt)
     except Exception as exc:  # PIL raises many types for bad files
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
     if orientation in (5, 6, 7, 8):
@@ -283,21 +272,23 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
     return width, height, warning
 
 
-def _orientation(opener, path: Path, fmt: str | None) -> int | None:
-    """The EXIF orientation tag, read without decoding pixels (PNG: only an eXIf chunk before the image data)."""
+def _orientation(image: Any, fmt: str | None) -> int | None:
+    """The EXIF orientation tag of an opened image, read without decoding pixels.
+
+    PNG: only an eXIf chunk before the image data (``getexif()`` would decode the image to look further).
+    """
     if fmt not in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
         return None
     try:
-        with opener(path) as image:
-            if fmt == "PNG":
-                if "exif" not in image.info:
-                    return None
-                from PIL import Image
+        if fmt == "PNG":
+            if "exif" not in image.info:
+                return None
+            from PIL import Image
 
-                exif = Image.Exif()
-                exif.load(image.info["exif"])
-                return exif.get(274)
-            return image.getexif().get(274)
+            exif = Image.Exif()
+            exif.load(image.info["exif"])
+            return exif.get(274)
+        return image.getexif().get(274)
     except Exception:  # a broken EXIF block is not a broken image
         return None
 

@@ -166,6 +166,49 @@ def test_unreadable_images_are_skipped(yolo, kind):
     assert len(dataset) == 3 and "unreadable_image" in message and f"{image}: {detail}" in message
 
 
+def test_images_are_probed_from_their_headers_not_decoded(yolo, monkeypatch):
+    from PIL import ImageFile
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError(f"{self.filename} was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    dataset = load_dataset(yolo)
+    assert len(dataset) == 4 and dataset.report.problems == []
+    assert {(s.width, s.height) for s in dataset} == {(64, 64)}
+
+
+def test_bad_image_and_mask_files_get_pils_error_not_ultralytics_plugin_install(tmp_path, monkeypatch):
+    from detectkit._ultralytics_env import import_ultralytics
+    from detectkit.training.formats import pennfudan
+
+    import_ultralytics()  # patches PIL.Image.open: an unidentified file makes it pip-install a HEIF plugin
+    import ultralytics.utils.checks as checks
+
+    def no_install(*args, **kwargs):
+        raise AssertionError("ultralytics tried to install a package")
+
+    monkeypatch.setattr(checks, "check_requirements", no_install)
+    root = tmp_path / "PennFudanPed"
+    for folder in ("PNGImages", "PedMasks"):
+        (root / folder).mkdir(parents=True)
+    for name in ("a", "b"):
+        cv2.imwrite(str(root / "PNGImages" / f"{name}.png"), np.zeros((40, 50, 3), np.uint8))
+    mask = np.zeros((40, 50), np.uint8)
+    mask[5:20, 10:30] = 1
+    cv2.imwrite(str(root / "PedMasks" / "a_mask.png"), mask)
+    (root / "PedMasks" / "b_mask.png").write_text("not a mask")
+    dataset = pennfudan.read(root, source="masks")
+    assert len(dataset) == 1 and dataset[0].xyxy.tolist() == [[10, 5, 30, 20]]
+    [problem] = dataset.report.problems
+    assert problem.code == "bad_label_file" and problem.file == str(root / "PedMasks" / "b_mask.png")
+    assert "UnidentifiedImageError" in problem.detail or "cannot identify" in problem.detail
+    (root / "PNGImages" / "a.png").write_text("not a picture either")
+    dataset = pennfudan.read(root, source="masks")
+    [problem] = [p for p in dataset.report.problems if p.code == "unreadable_image"]
+    assert problem.file == str(root / "PNGImages" / "a.png") and "UnidentifiedImageError" in problem.detail
+
+
 def test_truncated_jpeg_is_kept_with_a_warning(tmp_path):
     root = tmp_path / "bare"
     (root / "images").mkdir(parents=True)

@@ -94,11 +94,11 @@ def _from_text(image: Path, text_path: Path, report: ValidationReport) -> RawIma
 
 
 def _from_mask(image: Path, mask_path: Path, report: ValidationReport) -> RawImage:
-    from PIL import Image
+    from ...images import _pil_open
 
     raw = RawImage(image_path=image, label_path=mask_path)
-    try:
-        with Image.open(mask_path) as handle:
+    try:  # PIL's own opener: ultralytics' patched Image.open would try to pip-install a plugin on a bad file
+        with _pil_open()(mask_path) as handle:
             mask = np.asarray(handle)
     except (OSError, ValueError) as exc:
         report.add("bad_label_file", mask_path, None, f"cannot be read as a mask image ({exc})")
