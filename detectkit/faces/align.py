@@ -93,6 +93,8 @@ def crop_faces(
     rects = crop_boxes(xyxy, image.shape[:2], image_size=image_size, margin=margin)
     if out is None:
         out = np.empty((len(rects), 3, image_size, image_size), np.float32)
+    elif out.shape != (len(rects), 3, image_size, image_size) or out.dtype != np.float32:
+        raise ValueError(f"out must be a ({len(rects)}, 3, {image_size}, {image_size}) float32 array, got {out.shape} {out.dtype}")
     for i, (x1, y1, x2, y2) in enumerate(rects):
         face = cv2.resize(image[y1:y2, x1:x2], (image_size, image_size), interpolation=cv2.INTER_AREA)
         out[i] = face[:, :, ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW

@@ -250,10 +250,16 @@ class FaceEmbedder:
         """This embedder's model key (name, version, dimension)."""
         return ModelKey(self.model_name, self.model_version, self.dim)
 
-    def crops(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
-        """Standardised 160x160 crops ``(N, 3, 160, 160)`` for the boxes of one BGR image."""
+    def crops(self, image: np.ndarray, faces: Detections | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Standardised 160x160 crops ``(N, 3, 160, 160)`` for the boxes of one BGR image.
+
+        ``out``: a ``(N, 3, 160, 160)`` float32 array (e.g. a slice of a batch) to fill instead of a new one.
+
+        Example:
+            >>> # batch = np.empty((n, 3, 160, 160), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
+        """
         xyxy = faces.xyxy if isinstance(faces, Detections) else np.asarray(faces, np.float32).reshape(-1, 4)
-        return crop_faces(image, xyxy, image_size=IMAGE_SIZE, margin=self.margin)
+        return crop_faces(image, xyxy, image_size=IMAGE_SIZE, margin=self.margin, out=out)
 
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, 512)`` float32, L2-normalised, for the face boxes of one BGR image.

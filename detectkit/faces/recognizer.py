@@ -35,18 +35,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ..detections import Detections
 from ..errors import FaceError, GalleryError, ImageError
 from ..images import ImageInput, describe, load_image
+from .align import IMAGE_SIZE
 from .calibration import Calibration, Pair, calibrate, read_pairs
 from .detector import FaceDetector
 from .embedder import DEFAULT_WEIGHTS, FaceEmbedder
 from .gallery import Gallery, Identity, Match, _metadata_json, validate_name
-from .quality import REASONS, QualityPolicy, assess
+from .quality import REASONS, Assessment, QualityPolicy, assess
 
 __all__ = [
     "FaceRecognizer",
@@ -63,7 +64,7 @@ DEFAULT_THRESHOLDS = {"facenet-vggface2": 0.46}
 """Published cosine-similarity thresholds per model name (see the module docstring)."""
 FALLBACK_THRESHOLD = 0.46
 """Threshold for models with no published figure: calibrate yours."""
-_CHUNK = 32  # photos loaded and detected at a time while enrolling
+_CHUNK = 32  # photos read, detected and embedded at a time (enrolment, calibration)
 
 
 def default_threshold(model_name: str) -> float:
@@ -304,11 +305,11 @@ class FaceRecognizer:
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
             frames = [frames]
         total = sum(len(d) for d in found)
-        crops = np.empty((total, 3, 160, 160), np.float32)
+        crops = np.empty((total, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
         at = 0
         for frame, faces in zip(frames, found):
             if len(faces):
-                crops[at : at + len(faces)] = self.embedder.crops(frame, faces)
+                self.embedder.crops(frame, faces, out=crops[at : at + len(faces)])  # straight into the batch
                 at += len(faces)
         vectors = self.embedder.embed_crops(crops) if total else np.zeros((0, self.embedder.dim), np.float32)
         names, sims = self.match(vectors) if total else ([], np.zeros(0, np.float32))
@@ -387,20 +388,33 @@ class FaceRecognizer:
         )
 
     # ------------------------------------------------------------------ enrolment
-    def _faces_for_enrolment(self, images: Iterable[ImageInput]) -> list[tuple[str, np.ndarray | None, Rejection | None]]:
-        """For each photo, in order: ``(source, crop, None)`` when usable, else ``(source, None, rejection)``."""
+    def _embed_photos(
+        self, images: Iterable[ImageInput], choose: Callable[[np.ndarray, Detections], Assessment]
+    ) -> list[tuple[str, np.ndarray | None, Rejection | None]]:
+        """For each photo, in order: ``(source, embedding, None)`` of the face ``choose`` picks, else
+        ``(source, None, rejection)``.
+
+        Photos are read, detected, cropped and embedded ``_CHUNK`` at a time, so memory holds
+        one chunk of images and crops, whatever the number of photos.
+        """
         outcomes: list[tuple[str, np.ndarray | None, Rejection | None]] = []
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush() -> None:
             found = self.detector.detect([array for _, array in pending])
+            crops = np.empty((len(pending), 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+            chosen: list[int] = []
             for (slot, array), faces in zip(pending, found):
                 source = outcomes[slot][0]
-                verdict = assess(array, faces, self.quality)
+                verdict = choose(array, faces)
                 if verdict.ok:
-                    outcomes[slot] = (source, self.embedder.crops(array, faces[verdict.index])[0], None)
+                    self.embedder.crops(array, faces.xyxy[[verdict.index]], out=crops[len(chosen) : len(chosen) + 1])
+                    chosen.append(slot)
                 else:
                     outcomes[slot] = (source, None, Rejection(source, str(verdict.reason), verdict.detail))
+            if chosen:
+                for slot, vector in zip(chosen, self.embedder.embed_crops(crops[: len(chosen)])):
+                    outcomes[slot] = (outcomes[slot][0], vector, None)
             pending.clear()
 
         for image in images:
@@ -479,27 +493,26 @@ class FaceRecognizer:
         for value in meta.values():
             _metadata_json(value)  # bad metadata fails before any work, not half-way through the writes
         owners = [name for name, images in plan.items() for _ in images]
-        outcomes = self._faces_for_enrolment(image for images in plan.values() for image in images)
+        outcomes = self._embed_photos(
+            (image for images in plan.values() for image in images), lambda array, faces: assess(array, faces, self.quality)
+        )
         reports = {name: EnrollReport(name) for name in plan}
-        rows: dict[str, list[int]] = {name: [] for name in plan}
-        crops: list[np.ndarray] = []
-        for name, (source, crop, rejection) in zip(owners, outcomes):
-            if crop is not None:
-                rows[name].append(len(crops))
-                crops.append(crop)
+        vectors: dict[str, list[np.ndarray]] = {name: [] for name in plan}
+        for name, (source, vector, rejection) in zip(owners, outcomes):
+            if vector is not None:
+                vectors[name].append(vector)
                 reports[name].used.append(source)
             elif rejection is not None:
                 reports[name].rejected.append(rejection)
         for name, report in reports.items():
-            if not rows[name] or (strict and report.rejected):
-                why = "no usable face in any photo" if not rows[name] else "some photos were rejected (strict)"
+            if not vectors[name] or (strict and report.rejected):
+                why = "no usable face in any photo" if not vectors[name] else "some photos were rejected (strict)"
                 raise FaceError(f"cannot enrol {name!r}: {why}; nothing was written\n{report.summary()}", report)
-        vectors = self.embedder.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.embedder.dim), np.float32)
         for name, report in reports.items():
             report.created = name not in self.gallery
             report.embeddings = self.gallery.add(
                 name,
-                vectors[rows[name]],
+                np.stack(vectors[name]),
                 self.embedder.key,
                 metadata=meta.get(name),
                 sources=report.used,
@@ -550,31 +563,12 @@ class FaceRecognizer:
         for p in items:
             for image in (p.a, p.b):
                 keys.setdefault(_key(image), image)
-        vectors: dict[str, np.ndarray] = {}
-        batch: list[tuple[str, np.ndarray]] = []
 
-        def flush() -> None:
-            found = self.detector.detect([a for _, a in batch])
-            crops, names = [], []
-            for (key, array), faces in zip(batch, found):
-                if len(faces):
-                    largest = int(np.argmax(faces.area))
-                    crops.append(self.embedder.crops(array, faces[largest])[0])
-                    names.append(key)
-            if crops:
-                for key, vector in zip(names, self.embedder.embed_crops(np.stack(crops))):
-                    vectors[key] = vector
-            batch.clear()
+        def largest(array: np.ndarray, faces: Detections) -> Assessment:
+            return Assessment(int(np.argmax(faces.area))) if len(faces) else Assessment(None, "no_face")
 
-        for key, image in keys.items():
-            try:
-                batch.append((key, load_image(image)))
-            except ImageError:
-                continue
-            if len(batch) >= _CHUNK:
-                flush()
-        if batch:
-            flush()
+        outcomes = self._embed_photos(keys.values(), largest)
+        vectors = {key: vector for key, (_, vector, _) in zip(keys, outcomes) if vector is not None}
         scores, same = [], []
         for p in items:
             a, b = vectors.get(_key(p.a)), vectors.get(_key(p.b))

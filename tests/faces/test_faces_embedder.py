@@ -64,6 +64,13 @@ def test_crops_match_facenet_pytorch_extract_face(astronaut):
     for box, crop in zip(boxes, ours):
         theirs = fixed_image_standardization(extract_face(rgb, box, 160, 14)).numpy()
         np.testing.assert_allclose(crop, theirs, atol=1e-6)
+    # filling a slice of a batch gives the same crops, and leaves the rest of the batch alone
+    batch = np.full((4, 3, 160, 160), 7.0, np.float32)
+    crop_faces(astronaut, boxes, margin=14, out=batch[1:3])
+    np.testing.assert_array_equal(batch[1:3], ours)
+    assert (batch[0] == 7).all() and (batch[3] == 7).all()
+    with pytest.raises(ValueError, match=r"\(2, 3, 160, 160\) float32"):
+        crop_faces(astronaut, boxes, out=batch)
     # boxes outside the image still give a crop (1 pixel wide at least)
     rects = crop_boxes(np.array([[600, 600, 700, 700], [np.nan, 0, 10, 10]]), (512, 512))
     assert np.all(rects[:, 2] > rects[:, 0]) and np.all(rects[:, 3] > rects[:, 1]) and rects.max() <= 512
