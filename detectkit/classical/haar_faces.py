@@ -38,12 +38,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..detections import Detections
 from ..errors import ModelError, WeightsFormatError, WeightsNotFoundError
+from ..faces.detector import Keep, keep_order
 from ..images import ImageInput, load_image
 from ._common import check_image, empty_detections, platt, require_opencv
 
@@ -53,7 +54,6 @@ DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 CALIBRATION = (0.838, -2.662)
 """Platt scaling ``(A, B)`` of the final-stage weight, fitted on LFW (see the module docstring)."""
 FACE_NAMES = {0: "face"}
-Keep = Literal["all", "largest", "most_confident"]
 
 
 def find_cascade(cascade: str | os.PathLike) -> Path:
@@ -175,11 +175,11 @@ class HaarFaceDetector:
         import cv2
 
         shape = image.shape[:2]
+        if min(shape) < self.min_face_size:
+            return empty_detections(FACE_NAMES, shape)
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         if self.equalize:
             grey = cv2.equalizeHist(grey)
-        if min(shape) < self.min_face_size:
-            return empty_detections(FACE_NAMES, shape)
         rects, _, weights = self.classifier.detectMultiScale3(
             grey,
             scaleFactor=self.scale_factor,
@@ -194,10 +194,5 @@ class HaarFaceDetector:
         if len(rects) == 0:
             return empty_detections(FACE_NAMES, shape)
         xyxy = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
-        order = np.argsort(-scores, kind="stable")
-        if self.keep == "largest":
-            area = rects[:, 2] * rects[:, 3]
-            order = order[[int(np.argmax(area[order]))]]
-        elif self.keep == "most_confident":
-            order = order[:1]
+        order = keep_order(xyxy, scores, self.keep)
         return Detections(xyxy[order], scores[order], np.zeros(len(order), np.int64), dict(FACE_NAMES), image_shape=shape)

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import defaultdict
 from typing import Any, Literal, Sequence
@@ -37,12 +36,29 @@ from ..devices import select_device
 from ..errors import ModelError
 from ..images import ImageInput, load_image
 
-__all__ = ["FaceDetector", "FACE_NAMES", "Keep"]
+__all__ = ["FaceDetector", "FACE_NAMES", "Keep", "keep_order"]
 
 FACE_NAMES = {0: "face"}
 """The class table of face detections."""
 
 Keep = Literal["all", "largest", "most_confident"]
+
+
+def keep_order(xyxy: np.ndarray, confidence: np.ndarray, keep: Keep) -> np.ndarray:
+    """Indices of the faces to return, highest confidence first: all, or the one ``keep`` names.
+
+    Example:
+        >>> boxes = np.array([[0, 0, 10, 10], [0, 0, 30, 30]], np.float32)
+        >>> [keep_order(boxes, np.array([0.9, 0.8]), k).tolist() for k in ("all", "largest", "most_confident")]
+        [[0, 1], [1], [0]]
+    """
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    if keep == "largest":
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        order = order[[int(np.argmax(area[order]))]]
+    elif keep == "most_confident":
+        order = order[:1]
+    return order
 
 
 class FaceDetector:
@@ -97,10 +113,8 @@ class FaceDetector:
         self.batch_size = int(batch_size or (16 if self.device.type == "cuda" else 8))
         if self.batch_size < 1:
             raise ModelError(f"batch_size must be at least 1, got {batch_size}")
-        nets = []
-        for net in (PNet(), RNet(), ONet()):  # weights ship inside the facenet-pytorch wheel
-            net = copy.deepcopy(net).eval().to(self.device)
-            nets.append(net.to(memory_format=torch.channels_last))
+        # weights ship inside the facenet-pytorch wheel; each detector has its own modules
+        nets = [net.eval().to(self.device, memory_format=torch.channels_last) for net in (PNet(), RNet(), ONet())]
         self.pnet, self.rnet, self.onet = nets
         self._lock = threading.Lock()
 
@@ -166,12 +180,7 @@ class FaceDetector:
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
         confidence = boxes[:, 4].astype(np.float32)
-        order = np.argsort(-confidence, kind="stable")
-        if self.keep == "largest":
-            area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-            order = order[[int(np.argmax(area[order]))]]
-        elif self.keep == "most_confident":
-            order = order[:1]
+        order = keep_order(xyxy, confidence, self.keep)
         return Detections(
             xyxy=xyxy[order],
             confidence=confidence[order],

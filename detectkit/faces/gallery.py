@@ -592,10 +592,19 @@ class Gallery:
             GalleryError: no such person.
         """
         clean = validate_name(name)
-        for identity in self.identities():
-            if identity.name == clean:
-                return identity
-        raise GalleryError(f"{self.path}: no identity named {clean!r}")
+        with self._snapshot() as conn:
+            row = conn.execute(
+                "SELECT id, name, metadata, created_at, updated_at FROM identities WHERE name = ?", (clean,)
+            ).fetchone()
+            if row is None:
+                raise GalleryError(f"{self.path}: no identity named {clean!r}")
+            counts = conn.execute(
+                "SELECT model_name, model_version, dim, COUNT(*) FROM embeddings WHERE identity_id = ? "
+                "GROUP BY model_name, model_version, dim",
+                (row[0],),
+            ).fetchall()
+        embeddings = {str(ModelKey(n, v, int(d))): int(c) for n, v, d, c in counts}
+        return Identity(row[1], json.loads(row[2]), row[3], row[4], embeddings)
 
     def models(self) -> dict[ModelKey, int]:
         """The model keys present and how many embeddings each has."""

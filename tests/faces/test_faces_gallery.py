@@ -82,6 +82,8 @@ def test_remove_rename_metadata_and_replace():
     assert gallery.remove("Alice") == 2 and gallery.names() == ["Bob"]
     with pytest.raises(GalleryError, match="no identity named 'Alice'"):
         gallery.remove("Alice")
+    with pytest.raises(GalleryError, match="no identity named 'Alice'"):
+        gallery.get("Alice")
     gallery.rename("Bob", "Robert")
     assert gallery.names() == ["Robert"]
     gallery.add("Carol", unit(rng, 1), KEY)
