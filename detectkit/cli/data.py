@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="when SRC has no val split, make one of this share (e.g. 0.2)",
     )
     convert.add_argument("--seed", type=int, default=0, help="seed of that split (default: 0)")
-    convert.add_argument("--overwrite", action="store_true", help="replace stale files in a folder detectkit wrote before")
+    convert.add_argument("--overwrite", action="store_true", help="in a folder detectkit wrote before: replace files that differ and remove stale ones "
+        "(never in other folders)")
     convert.set_defaults(func=run_convert)
 
 

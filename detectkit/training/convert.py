@@ -30,22 +30,37 @@ def write_dataset(
     * yolo: ``out/images/<split>``, ``out/labels/<split>``, ``out/data.yaml`` (returned);
     * coco: ``out/images/<split>``, ``out/annotations/instances_<split>.json``; returns ``out``;
     * voc: ``out/JPEGImages``, ``out/Annotations``, ``out/ImageSets/Main/<split>.txt``; returns ``out``.
+
+    A file already there that differs from what would be written is an error (nothing is written);
+    ``overwrite`` replaces it, only in a folder detectkit made (it leaves a ``.detectkit`` file there).
+
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> work = Path(tempfile.mkdtemp())
+        >>> val = load_dataset(make_shapes_dataset(work / "src", n_train=2, n_val=2, imgsz=64), "val")
+        >>> write_dataset(val, "coco", work / "coco").name, load_dataset(work / "coco", "val").format
+        ('coco', 'coco')
     """
     split = split or dataset.split or "train"
-    out = Path(out_dir).expanduser().resolve()
     if fmt == "yolo":
         from .formats.yolo import write_yolo
 
-        return write_yolo(dataset, out, split=split, images=images, overwrite=overwrite)
+        return write_yolo(dataset, out_dir, split=split, images=images, overwrite=overwrite)
     if fmt == "coco":
+        from .formats._common import open_output
         from .formats.coco import write_coco
 
-        write_coco(dataset, out / "annotations" / f"instances_{split}.json", image_dir=out / "images" / split, images=images)
+        out, owned = open_output(out_dir)
+        write_coco(
+            dataset, out / "annotations" / f"instances_{split}.json", image_dir=out / "images" / split,
+            images=images, overwrite=overwrite and owned,
+        )
         return out
     if fmt == "voc":
         from .formats.voc import write_voc
 
-        return write_voc(dataset, out, split=split, images=images)
+        return write_voc(dataset, out_dir, split=split, images=images, overwrite=overwrite)
     raise DatasetError(f"unknown dataset format {fmt!r}; detectkit writes 'yolo', 'coco' and 'voc'")
 
 
@@ -68,7 +83,8 @@ def convert(
         images: ``"symlink"`` (default), ``"copy"`` or ``"hardlink"``: how images get into ``out_dir``.
         val_fraction: when ``src`` has no val split, make one of this share (reproducible with ``seed``).
         seed: seed for that split.
-        overwrite: replace stale files in folders detectkit made before.
+        overwrite: replace files that differ, and remove stale ones, in folders detectkit made before
+            (see :func:`write_dataset`); never in other folders.
 
     Returns:
         What to pass to ``load_dataset`` or a trainer: ``data.yaml`` for YOLO, the folder otherwise.

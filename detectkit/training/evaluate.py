@@ -188,22 +188,10 @@ def _quiet() -> contextlib.AbstractContextManager:
 def _coco_gt(dataset: DetectionDataset) -> Any:
     from pycocotools.coco import COCO
 
-    images, annotations = [], []
-    for image_id, sample in enumerate(dataset.samples, start=1):
-        images.append({"id": image_id, "width": sample.width, "height": sample.height, "file_name": str(sample.image_path)})
-        for boxes, ids, crowd in ((sample.xyxy, sample.class_id, 0), (sample.ignore_xyxy, sample.ignore_class_id, 1)):
-            for (x1, y1, x2, y2), cls in zip(boxes.tolist(), ids.tolist()):
-                w, h = x2 - x1, y2 - y1
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": image_id, "category_id": int(cls) + 1,
-                    "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": crowd, "ignore": crowd,
-                })
+    from .formats.coco import coco_dict
+
     gt = COCO()
-    gt.dataset = {
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(dataset.names)],
-    }
+    gt.dataset = coco_dict(dataset, decimals=None)  # image ids 1..N, category ids 1..K, crowd = ignore regions
     with _quiet():
         gt.createIndex()
     return gt

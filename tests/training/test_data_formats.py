@@ -245,6 +245,38 @@ def test_write_yolo_never_deletes_files_in_a_folder_it_did_not_make(sources, tmp
     assert same_name.read_bytes() == b"my other photo"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_writers_never_replace_a_users_label_file_and_write_nothing_then(sources, tmp_path, fmt):
+    out = tmp_path / "users"
+    theirs = {
+        "yolo": out / "labels" / "train" / "train_00003.txt",
+        "coco": out / "annotations" / "instances_train.json",
+        "voc": out / "Annotations" / "train_00003.xml",
+    }[fmt]
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("the user's own labels\n")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(DatasetError, match=f"{theirs}: a different file is already there; nothing was written"):
+        convert(sources["yolo"], fmt, out, overwrite=True)  # overwrite is no licence in a folder detectkit did not make
+    assert theirs.read_text() == "the user's own labels\n"
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_converting_again_into_detectkits_own_folder_needs_overwrite_for_changed_labels(sources, tmp_path, fmt):
+    out = tmp_path / "mine"
+    convert(sources["yolo"], fmt, out)
+    convert(sources["yolo"], fmt, out)  # the same data again: nothing differs, nothing to refuse
+    train = load_dataset(sources["yolo"], "train")
+    relabelled = [Sample(s.image_path, s.xyxy, (s.class_id + 1) % 3, s.width, s.height) for s in train]
+    moved = DetectionDataset(train.names, relabelled)
+    with pytest.raises(DatasetError, match="a different file is already there"):
+        write_dataset(moved, fmt, out, split="train")
+    assert_same_boxes(load_dataset(out, "train"), train)
+    write_dataset(moved, fmt, out, split="train", overwrite=True)
+    assert_same_boxes(load_dataset(out, "train"), moved)
+
+
 def test_images_are_symlinked_by_default(sources, tmp_path):
     out = convert(sources["coco"], "yolo", tmp_path / "y")
     link = out.parent / "images" / "train" / "train_00000.png"

@@ -149,6 +149,93 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+MARKER = ".detectkit"
+"""File a writer leaves in a folder it made: only such folders may have files replaced or removed (``overwrite``)."""
+
+
+def open_output(out_dir: str | os.PathLike) -> tuple[Path, bool]:
+    """Make the output folder; returns it and whether detectkit owns it (made it, or found it empty).
+
+    Example:
+        >>> import tempfile
+        >>> out, owned = open_output(Path(tempfile.mkdtemp()) / "new")
+        >>> owned, (out / MARKER).is_file()
+        (True, True)
+    """
+    out = Path(out_dir).expanduser().resolve()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    if created or not any(out.iterdir()):
+        (out / MARKER).write_text("written by detectkit; stale files here may be replaced\n", encoding="utf-8")
+    return out, (out / MARKER).is_file()
+
+
+def _image_clash(source: Path, target: Path) -> bool:
+    """A real file (not a link) at ``target`` that is neither ``source`` nor a byte-for-byte copy of it."""
+    if target.is_symlink() or not target.exists():
+        return False
+    return not (_same_file(source, target) or (target.is_file() and filecmp.cmp(source, target, shallow=False)))
+
+
+def _text_clash(path: Path, text: str) -> bool:
+    if not (path.exists() or path.is_symlink()):
+        return False
+    try:
+        return path.read_text(encoding="utf-8") != text
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def check_targets(
+    images: Iterable[tuple[Path, Path]], texts: Iterable[tuple[Path, str]], replace: bool
+) -> None:
+    """Refuse, before anything is written, to replace a file that holds something else (unless ``replace``).
+
+    Args:
+        images: ``(source, target)`` pairs :func:`place_image` will make.
+        texts: ``(path, text)`` pairs :func:`write_text` will write (labels, annotations, lists).
+        replace: allowed to replace (``overwrite`` in a folder detectkit made).
+
+    Raises:
+        DatasetError: naming the first such file and how many there are.
+
+    Example:
+        >>> import tempfile
+        >>> mine = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> _ = mine.write_text("my labels")
+        >>> check_targets([], [(mine, "my labels")], replace=False)  # the same text: nothing to lose
+        >>> check_targets([], [(mine, "0 0.5 0.5 0.1 0.1")], replace=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: ...a.txt: a different file is already there; ...
+    """
+    if replace:
+        return
+    clashes = [t for s, t in images if _image_clash(s, t)] + [p for p, text in texts if _text_clash(p, text)]
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise DatasetError(
+            f"{clashes[0]}: a different file is already there{more}; nothing was written. Write to an empty "
+            "folder (or, in a folder detectkit wrote, pass overwrite=True)"
+        )
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (a temporary file renamed into place: never half written).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "sub" / "a.txt"
+        >>> write_text(path, "0 0.5 0.5 0.2 0.2"); path.read_text()
+        '0 0.5 0.5 0.2 0.2'
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()  # write a file of our own, not through a link into someone else's
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = False) -> None:
     """Put ``source`` at ``target`` as a symlink, hard link or copy (nothing to do if it already is that file).
 
@@ -157,11 +244,7 @@ def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = Fa
     if target.exists() or target.is_symlink():
         if _same_file(source, target) or (target.is_file() and filecmp.cmp(source, target, shallow=False)):
             return
-        if not (target.is_symlink() or replace):
-            raise DatasetError(
-                f"{target}: a different file is already there; write to an empty folder "
-                "(or, in a folder detectkit wrote, pass overwrite=True)"
-            )
+        check_targets([(source, target)], [], replace)
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "symlink":

@@ -25,9 +25,9 @@ from typing import Any, Sequence
 from ...errors import DatasetError
 from ..datasets import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
-from ._common import ImagesMode, RawImage, assemble, place_image, unique_names
+from ._common import ImagesMode, RawImage, assemble, check_targets, place_image, unique_names, write_text
 
-__all__ = ["read", "splits", "write_coco", "find_jsons", "split_of"]
+__all__ = ["read", "splits", "write_coco", "coco_dict", "find_jsons", "split_of"]
 
 
 def _looks_like_coco(path: Path) -> bool:
@@ -172,12 +172,59 @@ def read(
     return assemble(order, class_names, report, root=root, split=as_split or split, fmt="coco")
 
 
+def coco_dict(
+    dataset: DetectionDataset, file_names: Sequence[str] | None = None, decimals: int | None = 3
+) -> dict[str, Any]:
+    """A dataset as COCO json data: images ``1..N``, categories ``1..K`` in ``names`` order, ``bbox`` x, y, w, h.
+
+    Boxes are ``[x1, y1, x2 - x1, y2 - y1]`` in detectkit's continuous pixels (0 is the left edge of
+    the first pixel), as COCO has them; ignore regions become ``iscrowd: 1`` annotations; ``area``
+    is the box's area (COCOeval uses it only for its small/medium/large ranges).
+
+    Args:
+        dataset: what to describe.
+        file_names: ``file_name`` per sample (default: the image paths as they are).
+        decimals: round coordinates to this many decimals (None: keep them exact, for scoring).
+
+    Example:
+        >>> from detectkit.training.datasets import Sample
+        >>> ds = DetectionDataset(["cat"], [Sample(Path("a.jpg"), [[10, 20, 40, 60]], [0], 64, 64)])
+        >>> data = coco_dict(ds, ["a.jpg"])
+        >>> data["annotations"][0]["bbox"], data["annotations"][0]["category_id"], data["categories"][0]["id"]
+        ([10.0, 20.0, 30.0, 40.0], 1, 1)
+    """
+    rounded = (lambda v: v) if decimals is None else (lambda v: round(v, decimals))
+    names = [str(s.image_path) for s in dataset.samples] if file_names is None else list(file_names)
+    images, annotations = [], []
+    for image_id, (sample, name) in enumerate(zip(dataset.samples, names), start=1):
+        images.append({"id": image_id, "file_name": name, "width": sample.width, "height": sample.height})
+        for boxes, ids, crowd in ((sample.xyxy, sample.class_id, 0), (sample.ignore_xyxy, sample.ignore_class_id, 1)):
+            for (x1, y1, x2, y2), cls in zip(boxes.tolist(), ids.tolist()):
+                w, h = x2 - x1, y2 - y1
+                annotations.append({
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [rounded(x1), rounded(y1), rounded(w), rounded(h)],
+                    "area": rounded(w * h),
+                    "iscrowd": crowd,
+                    "segmentation": [],
+                })
+    return {
+        "info": {"description": f"written by detectkit from {dataset.root or 'memory'}"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(dataset.names)],
+    }
+
+
 def write_coco(
     dataset: DetectionDataset,
     json_path: str | os.PathLike,
     *,
     image_dir: str | os.PathLike | None = None,
     images: ImagesMode = "symlink",
+    overwrite: bool = False,
 ) -> Path:
     """Write a dataset as one COCO json.
 
@@ -187,45 +234,29 @@ def write_coco(
         image_dir: link (or copy) the images into this folder and name them relative to it; by default
             they stay where they are and ``file_name`` is their path relative to the json's folder.
         images: ``"symlink"``, ``"copy"`` or ``"hardlink"`` (with ``image_dir``).
+        overwrite: replace a json (and images in ``image_dir``) that differ from what this writes;
+            without it such files are an error and nothing is written.
 
     Returns:
         ``json_path``.
+
+    Raises:
+        DatasetError: a different file is already at ``json_path`` or under an image's name (without ``overwrite``).
 
     Example:
         >>> # write_coco(load_dataset("data.yaml", "val"), "out/annotations/instances_val.json", image_dir="out/images/val")
     """
     json_path = Path(json_path).expanduser().resolve()
-    json_path.parent.mkdir(parents=True, exist_ok=True)
+    placed: list[tuple[Path, Path]] = []
     if image_dir is not None:
         folder = Path(image_dir).expanduser().resolve()
-        names = unique_names([s.image_path for s in dataset.samples])
-        for sample, name in zip(dataset.samples, names):
-            place_image(sample.image_path, folder / name, images)
-        file_names = names
+        file_names = unique_names([s.image_path for s in dataset.samples])
+        placed = [(s.image_path, folder / name) for s, name in zip(dataset.samples, file_names)]
     else:
         file_names = [os.path.relpath(s.image_path.resolve(), json_path.parent).replace(os.sep, "/") for s in dataset.samples]
-    out_images, annotations = [], []
-    for image_id, (sample, name) in enumerate(zip(dataset.samples, file_names), start=1):
-        out_images.append({"id": image_id, "file_name": name, "width": sample.width, "height": sample.height})
-        for boxes, ids, crowd in ((sample.xyxy, sample.class_id, 0), (sample.ignore_xyxy, sample.ignore_class_id, 1)):
-            for (x1, y1, x2, y2), cls in zip(boxes.tolist(), ids.tolist()):
-                w, h = x2 - x1, y2 - y1
-                annotations.append({
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": int(cls) + 1,
-                    "bbox": [round(x1, 3), round(y1, 3), round(w, 3), round(h, 3)],
-                    "area": round(w * h, 3),
-                    "iscrowd": crowd,
-                    "segmentation": [],
-                })
-    data = {
-        "info": {"description": f"written by detectkit from {dataset.root or 'memory'}"},
-        "images": out_images,
-        "annotations": annotations,
-        "categories": [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(dataset.names)],
-    }
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, json_path)  # never leaves a half-written json behind
+    text = json.dumps(coco_dict(dataset, file_names))
+    check_targets(placed, [(json_path, text)], overwrite)
+    for source, target in placed:
+        place_image(source, target, images, replace=overwrite)
+    write_text(json_path, text)  # atomic: never leaves a half-written json behind
     return json_path

@@ -18,13 +18,24 @@ import os
 import xml.parsers.expat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 from xml.sax.saxutils import escape
 
 from ...errors import DatasetError
 from ..datasets import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
-from ._common import ImagesMode, RawImage, assemble, dataset_names_file, format_number, place_image, unique_names
+from ._common import (
+    ImagesMode,
+    RawImage,
+    assemble,
+    check_targets,
+    dataset_names_file,
+    format_number,
+    open_output,
+    place_image,
+    unique_names,
+    write_text,
+)
 
 __all__ = ["read", "splits", "write_voc", "is_voc"]
 
@@ -232,21 +243,33 @@ def write_voc(
     *,
     split: str | None = None,
     images: ImagesMode = "symlink",
+    overwrite: bool = False,
 ) -> Path:
     """Write one split in VOC layout: ``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``, ``classes.txt``.
 
     Call once per split into the same folder. ``classes.txt`` keeps the class order for reading back.
+    Images get names no other image in ``JPEGImages`` has. Coordinates are written 1-based
+    (``xmin = x1 + 1``, ``xmax = x2``) with up to 3 decimals: whole numbers for boxes on pixel edges.
+
+    Args:
+        dataset: the split to write.
+        out_dir: the VOC root (made if needed).
+        split: the split's name (default: ``dataset.split`` or ``"train"``).
+        images: ``"symlink"`` (default), ``"copy"`` or ``"hardlink"``.
+        overwrite: replace an annotation or split list that differs from what this writes; only in a
+            folder detectkit made (marked by a ``.detectkit`` file); elsewhere that is an error.
 
     Returns:
         ``out_dir``.
 
     Raises:
-        DatasetError: ``out_dir`` already has a ``classes.txt`` with other names.
+        DatasetError: ``out_dir`` already has a ``classes.txt`` with other names, or a different
+            annotation or split list under a name to write (nothing is written then).
 
     Example:
         >>> # write_voc(load_dataset("coco/", "train"), "voc_out/"); write_voc(load_dataset("coco/", "val"), "voc_out/")
     """
-    out = Path(out_dir).expanduser().resolve()
+    out, owned = open_output(out_dir)
     split = split or dataset.split or "train"
     classes = out / "classes.txt"
     if classes.is_file():
@@ -254,18 +277,21 @@ def write_voc(
         if existing != list(dataset.names):
             raise DatasetError(f"{classes}: holds other class names ({existing}); this dataset has {dataset.names}")
     ann_dir, jpeg_dir, sets = out / "Annotations", out / "JPEGImages", out / "ImageSets" / "Main"
-    for folder in (ann_dir, jpeg_dir, sets):
-        folder.mkdir(parents=True, exist_ok=True)
-    classes.write_text("\n".join(dataset.names) + "\n", encoding="utf-8")
     targets = _targets(dataset.samples, jpeg_dir)
-    for sample, name in zip(dataset.samples, targets):
-        place_image(sample.image_path, jpeg_dir / name, images)
-        (ann_dir / (Path(name).stem + ".xml")).write_text(_xml(sample, name, dataset.names), encoding="utf-8")
-    (sets / f"{split}.txt").write_text("".join(Path(n).stem + "\n" for n in targets), encoding="utf-8")
+    placed = [(sample.image_path, jpeg_dir / name) for sample, name in zip(dataset.samples, targets)]
+    texts = [(ann_dir / (Path(name).stem + ".xml"), _xml(s, name, dataset.names)) for s, name in zip(dataset.samples, targets)]
+    texts.append((sets / f"{split}.txt", "".join(Path(n).stem + "\n" for n in targets)))
+    replace = overwrite and owned
+    check_targets(placed, texts, replace)
+    write_text(classes, "\n".join(dataset.names) + "\n")
+    for source, target in placed:
+        place_image(source, target, images, replace=replace)
+    for path, text in texts:
+        write_text(path, text)
     return out
 
 
-def _xml(sample, filename: str, names: list[str]) -> str:
+def _xml(sample: Any, filename: str, names: list[str]) -> str:
     objects = []
     for boxes, ids, difficult in ((sample.xyxy, sample.class_id, 0), (sample.ignore_xyxy, sample.ignore_class_id, 1)):
         for (x1, y1, x2, y2), cls in zip(boxes.tolist(), ids.tolist()):

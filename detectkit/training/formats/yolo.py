@@ -29,22 +29,24 @@ from ...images import IMAGE_SUFFIXES
 from ..datasets import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
 from ._common import (
+    MARKER,
     ImagesMode,
     RawImage,
     assemble,
+    check_targets,
     dataset_names_file,
     images_in,
     is_image,
+    open_output,
     place_image,
     prepare_dir,
     unique_names,
+    write_text,
 )
 
 __all__ = ["read", "splits", "write_yolo", "is_yolo_folder", "label_path_for", "read_yaml", "MARKER"]
 
 SPLIT_KEYS = ("train", "val", "test")
-MARKER = ".detectkit"
-"""File a writer leaves in a folder it made: only such folders may have stale files removed."""
 
 
 def label_path_for(image: Path) -> Path:
@@ -297,20 +299,6 @@ def read(path: Path, split: str, names: Sequence[str] | None = None) -> Detectio
 
 
 # --------------------------------------------------------------------------- writer
-def _own(out: Path, created: bool) -> bool:
-    if created or not any(out.iterdir()):
-        (out / MARKER).write_text("written by detectkit; stale files here may be replaced\n", encoding="utf-8")
-    return (out / MARKER).is_file()
-
-
-def open_output(out_dir: str | os.PathLike) -> tuple[Path, bool]:
-    """Make the output folder; returns it and whether detectkit owns it (may remove stale files there)."""
-    out = Path(out_dir).expanduser().resolve()
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    return out, _own(out, created)
-
-
 def write_yolo(
     dataset: DetectionDataset,
     out_dir: str | os.PathLike,
@@ -329,15 +317,16 @@ def write_yolo(
         out_dir: the dataset folder (made if needed).
         split: the split's name (default: ``dataset.split`` or ``"train"``).
         images: ``"symlink"`` (default; falls back to copying where links are not allowed), ``"copy"`` or ``"hardlink"``.
-        overwrite: remove files in ``images/<split>``/``labels/<split>`` that are not part of this
-            dataset. Only in folders detectkit made (marked by a ``.detectkit`` file); never elsewhere.
+        overwrite: replace label files and images that differ from this dataset's, and remove files in
+            ``images/<split>``/``labels/<split>`` that are not part of it. Only in folders detectkit made
+            (marked by a ``.detectkit`` file); elsewhere such files are an error and nothing is written.
 
     Returns:
         The path of ``data.yaml``.
 
     Raises:
-        DatasetError: stale files in the target folders (without ``overwrite``), or a ``data.yaml``
-            there with other class names.
+        DatasetError: other files in the target folders, or different ones under the names to write
+            (without ``overwrite``), or a ``data.yaml`` there with other class names.
 
     Example:
         >>> # write_yolo(load_dataset("voc/", "train"), "yolo_out/"); write_yolo(load_dataset("voc/", "val"), "yolo_out/")
@@ -355,20 +344,24 @@ def write_yolo(
         )
     image_dir, label_dir = out / "images" / split, out / "labels" / split
     targets = _target_names(dataset, image_dir)
-    prepare_dir(image_dir, set(targets), IMAGE_SUFFIXES, overwrite and owned, "images")
-    prepare_dir(label_dir, {Path(t).stem + ".txt" for t in targets}, (".txt",), overwrite and owned, "label files")
+    replace = overwrite and owned
+    placed = [(sample.image_path, image_dir / name) for sample, name in zip(dataset.samples, targets)]
+    labels = [(label_dir / (Path(name).stem + ".txt"), format_labels(s)) for s, name in zip(dataset.samples, targets)]
+    check_targets(placed, labels, replace)
+    prepare_dir(image_dir, set(targets), IMAGE_SUFFIXES, replace, "images")
+    prepare_dir(label_dir, {path.name for path, _ in labels}, (".txt",), replace, "label files")
     for cache in (out / "labels").glob(f"{split}*.cache"):
         cache.unlink()  # ultralytics' label cache would hide the new labels
-    for sample, name in zip(dataset.samples, targets):
-        place_image(sample.image_path, image_dir / name, images, replace=overwrite and owned)
-        (label_dir / (Path(name).stem + ".txt")).write_text(format_labels(sample), encoding="utf-8")
+    for (source, target), (label_path, text) in zip(placed, labels):
+        place_image(source, target, images, replace=replace)
+        write_text(label_path, text)
     data["path"] = str(out)
     data[split] = f"images/{split}"
     data["names"] = {i: n for i, n in enumerate(dataset.names)}
     data.pop("nc", None)
     ordered = {k: data[k] for k in ("path", *SPLIT_KEYS) if k in data}
     ordered.update({k: v for k, v in data.items() if k not in ordered})
-    yaml_path.write_text(yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_text(yaml_path, yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True))
     return yaml_path
 
 
