@@ -50,7 +50,7 @@ def test_ap_on_penn_fudan_subset(hog: Detector, pennfudan) -> None:
     from detectkit import evaluate
 
     report = evaluate(hog, pennfudan[:16], conf=0.001, iou=0.6)
-    assert 0.3 <= report.map50 <= 0.95  # 0.48 on all 170 photos; YOLOv8n gets ~0.9
+    assert 0.3 <= report.map50 <= 0.95  # 0.47 on all 170 photos; YOLOv8n gets ~0.97
     assert report.map < report.map50
 
 
