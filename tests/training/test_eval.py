@@ -184,11 +184,14 @@ def test_val_command_prints_the_table_and_writes_json(coco_onnx, tmp_path):
 
 @pytest.mark.slow
 def test_agrees_with_ultralytics_val_on_coco128(coco_onnx, tmp_path):
-    """Same model, same 128 images: detectkit's COCOeval mAP against ultralytics' val.
+    """Same model, same images (the first 32 of coco128: 209 boxes): detectkit's COCOeval mAP against ultralytics' val.
 
     ultralytics' val keeps several classes per box (multi-label NMS) where its predict, and so
     detectkit's Detector, keeps one; with val's NMS switched to single-label the two agree to
     within the metric's own difference (COCO's step interpolation vs ultralytics' trapezoid).
+    Measured |delta| on these 32 images: 0.003 / 0.003 (mAP@0.5 / mAP@0.5:0.95) against single-label
+    val, 0.020 / 0.020 against plain val; on all 128 (benchmarks/eval_vs_ultralytics.py): 0.002 / 0.003
+    and 0.002 / 0.0004. 32 images keep the bounds below with margin, at a quarter of the time.
     """
     root = need_shared("data/detection/coco128")
     from detectkit._ultralytics_env import import_ultralytics
@@ -196,7 +199,7 @@ def test_agrees_with_ultralytics_val_on_coco128(coco_onnx, tmp_path):
     ultralytics = import_ultralytics()
     from ultralytics.utils import nms
 
-    ds = load_dataset(root / "coco128.yaml", "val")
+    ds = load_dataset(root / "coco128.yaml", "val")[:32]
     (tmp_path / "list.txt").write_text("".join(f"{s.image_path}\n" for s in ds))
     data = tmp_path / "data.yaml"
     data.write_text(yaml.safe_dump({"path": str(tmp_path), "train": "list.txt", "val": "list.txt", "names": dict(enumerate(ds.names))}))
