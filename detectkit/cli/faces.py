@@ -215,6 +215,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..faces.gallery import _read_export
+
+    if not Path(args.db).expanduser().exists():
+        _read_export(Path(args.file).expanduser())  # a bad file fails before a new gallery file is made
     with _gallery(args, create=True) as gallery:
         counts = gallery.import_from(args.file, on_conflict=args.on_conflict)
     _print(

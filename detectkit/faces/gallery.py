@@ -740,6 +740,8 @@ class Gallery:
         target = Path(path).expanduser()
         if target.is_dir():
             raise GalleryError(f"{target}: is a folder; give a file name ending in .json or .db")
+        if isinstance(self.path, Path) and target.resolve() == self.path.resolve():
+            raise GalleryError(f"{target}: is this gallery's own file; export to another file")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         try:
@@ -756,8 +758,8 @@ class Gallery:
                     finally:
                         destination.close()
             os.replace(partial, target)
-        except OSError as exc:
-            raise GalleryError(f"{target}: cannot write the export ({exc.strerror or exc})") from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise GalleryError(f"{target}: cannot write the export ({getattr(exc, 'strerror', None) or exc})") from exc
         finally:
             if partial.exists():
                 partial.unlink()

@@ -92,6 +92,10 @@ def test_errors_are_one_line_and_change_nothing(files, capsys):
                            (["--weights", weights, "--threshold", "3"], "threshold")]:
         code, _, err = run(capsys, "faces", "enroll", "Eileen", photo, "--db", str(fresh), "--device", "cpu", *extra)
         assert code == 1 and message in err and not fresh.exists(), err
+    code, _, err = run(capsys, "faces", "import", photo, "--db", str(fresh))
+    assert code == 1 and "neither a gallery database" in err and not fresh.exists()
+    code, _, err = run(capsys, "faces", "export", db, "--db", db)
+    assert code == 1 and "this gallery's own file" in err and Gallery(files["db"]).identities() == before
 
 
 def test_calibrate_command(files, capsys, tmp_path):
