@@ -37,13 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..detection import Detector
+    from ..training.datasets import load_dataset
     from ..training.evaluate import evaluate
 
+    dataset = load_dataset(args.data, args.split)  # a wrong path or split fails before the model loads
     detector = Detector(args.model, device=args.device)
     report = evaluate(
-        detector, args.data, split=args.split, conf=args.conf, iou=args.iou, imgsz=args.imgsz,
+        detector, dataset, conf=args.conf, iou=args.iou, imgsz=args.imgsz,
         max_det=args.max_det, batch_size=args.batch, plots=args.plots, progress=True,
     )
+    report.settings["data"] = str(args.data)
     if args.json_path == "-":
         print(json.dumps(report.to_dict(), indent=1))
         return 0
