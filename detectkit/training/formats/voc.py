@@ -197,8 +197,9 @@ def read(root: Path, split: str, names: Sequence[str] | None = None) -> Detectio
     parsed = [_parse(p, root, report) for p in files]
     class_names = dataset_names_file(root) or (list(names) if names else None)
     if class_names is None:  # every xml in the folder, so all splits share one table
-        everything = [_parse(p, root, scratch) for p in sorted(_annotation_dir(root).glob("*.xml"))]
-        class_names = sorted({o[0] for p in everything + parsed for o in p.objects if o[0]})
+        done = {p.resolve() for p in files}
+        others = [_parse(p, root, scratch) for p in sorted(_annotation_dir(root).glob("*.xml")) if p.resolve() not in done]
+        class_names = sorted({o[0] for p in others + parsed for o in p.objects if o[0]})
         if not class_names:
             class_names = ["object"]
     index = {n: i for i, n in enumerate(class_names)}
