@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,6 +42,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The ``detectkit compare`` command equivalent to ``args`` (for the report; ``sys.argv`` is
+    another program's when the command runs through ``detectkit.cli.main([...])``).
+
+    Example:
+        >>> from detectkit.cli import build_parser
+        >>> command_line(build_parser().parse_args(["compare", "--limit", "5", "--task", "face-detection"]))
+        'detectkit compare --out compare-report --limit 5 --task face-detection'
+    """
+    parts = ["detectkit", "compare", "--out", str(args.out)]
+    if args.shared is not None:
+        parts += ["--shared", str(args.shared)]
+    if args.limit is not None:
+        parts += ["--limit", str(args.limit)]
+    for task in args.task or []:
+        parts += ["--task", task]
+    defaults = {"yolo": None, "frcnn": "fasterrcnn_resnet50_fpn_v2", "facenet": "facenet-vggface2", "device": "cpu"}
+    for name, default in defaults.items():
+        value = getattr(args, name)
+        if value != default:
+            parts += [f"--{name}", str(value)]
+    return shlex.join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..compare import CompareConfig, run_comparison
 
@@ -49,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
         options["shared"] = args.shared
     if args.task:
         options["tasks"] = [_TASK_FLAGS[t] for t in args.task]
-    program = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "detectkit"
-    command = " ".join(["python " + program if program.endswith(".py") else program, *sys.argv[1:]])
-    report = run_comparison(CompareConfig(**options), command=command)
+    report = run_comparison(CompareConfig(**options), command=command_line(args))
     paths = report.write(args.out)
     print(report.to_markdown())
     for kind, path in paths.items():

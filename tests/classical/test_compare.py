@@ -99,6 +99,8 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert status == 0
     assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "chart.png"}
     assert "## Face identification" in capsys.readouterr().out
+    command = f"detectkit compare --out {out} --shared {SHARED} --limit 1 --task face-identification"
+    assert f"Command: `{command}`" in (out / "report.md").read_text()  # not pytest's own command line
     assert main(["compare", "--shared", str(tmp_path / "nowhere"), "--limit", "1", "--out", str(out)]) == 1
     error = capsys.readouterr().err
     assert "nowhere" in error and "--shared" in error
