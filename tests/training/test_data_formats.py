@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
@@ -86,6 +88,13 @@ def test_crowd_and_difficult_regions_survive_coco_voc_round_trips(tmp_path):
     dataset = DetectionDataset(["a", "b"], [sample], split="train")
     coco_json = write_dataset(dataset, "coco", tmp_path / "coco") / "annotations" / "instances_train.json"
     assert [a["iscrowd"] for a in json.loads(coco_json.read_text())["annotations"]] == [0, 1]
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(coco_json))  # the real reader: x, y, w, h from the top-left, ids from 1
+    assert [(a["bbox"], a["category_id"]) for a in coco.loadAnns(coco.getAnnIds(imgIds=[1]))] == [
+        ([1, 2, 29, 38], 2), ([40, 5, 30, 40], 1)]
+    assert coco.loadImgs(1)[0]["file_name"] == "a.png" and [c["name"] for c in coco.loadCats([1, 2])] == ["a", "b"]
     voc = convert(tmp_path / "coco", "voc", tmp_path / "voc")
     assert "<difficult>1</difficult>" in (voc / "Annotations" / "a.xml").read_text()
     again = load_dataset(convert(voc, "coco", tmp_path / "coco2"))[0]

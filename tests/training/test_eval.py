@@ -96,6 +96,39 @@ def test_detections_on_crowd_regions_are_not_false_positives():
     assert evaluate_predictions(plain, [in_crowd]).map50 == pytest.approx(0.5)
 
 
+def test_a_class_without_instances_is_left_out_of_the_mean_not_counted_as_zero():
+    ds = DetectionDataset(NAMES, [Sample(Path(f"im{i}.jpg"), [[10, 10, 60, 50]], [0], 200, 160) for i in range(3)])
+    preds = [detections([[10, 10, 60, 50], [100, 100, 140, 140]], [0.9, 0.95], [0, 1]) for _ in ds]  # every dog is wrong
+    report = evaluate_predictions(ds, preds)
+    cat, dog = report.per_class
+    assert report.map50 == pytest.approx(1.0) and report.map == pytest.approx(1.0)  # pycocotools' -1 for dog is skipped
+    assert cat.ap == pytest.approx(1.0) and np.isnan(dog.ap) and np.isnan(dog.ap50) and dog.instances == 0
+    assert report.precision == pytest.approx(1.0) and report.instances == 3
+    assert "\ndog " not in str(report) and json.loads(json.dumps(report.to_dict()))["per_class"][1]["ap"] is None
+    assert (report.pr_precision[1] == -1).all() and (report.pr_precision[0] == 1).all()
+
+
+def test_at_most_100_detections_per_image_and_class_are_scored():
+    ds = DetectionDataset(NAMES, [Sample(Path("a.jpg"), [[10, 10, 60, 50]], [0], 200, 160)])
+    wrong = [[100 + i % 10, 100, 150 + i % 10, 140] for i in range(100)]
+    truth_last = detections(wrong + [[10, 10, 60, 50]], [0.9] * 100 + [0.5], [0] * 101)
+    assert evaluate_predictions(ds, [truth_last]).map50 == 0.0  # the true box is the 101st cat: not scored
+    dogs_first = detections(wrong + [[10, 10, 60, 50]], [0.9] * 100 + [0.5], [1] * 100 + [0])
+    assert evaluate_predictions(ds, [dogs_first]).map50 == pytest.approx(1.0)  # the limit is per class
+
+
+def test_ground_truth_goes_to_pycocotools_as_coco_xywh_with_ids_from_one():
+    from detectkit.training.evaluate import _coco_gt
+
+    sample = Sample(Path("a.jpg"), [[10.5, 20, 40, 60]], [1], 64, 80, ignore_xyxy=[[0, 0, 8, 8]], ignore_class_id=[0])
+    gt = _coco_gt(DetectionDataset(NAMES, [sample]))
+    assert gt.getImgIds() == [1] and gt.loadImgs(1)[0]["width"] == 64 and gt.loadImgs(1)[0]["height"] == 80
+    assert [c["name"] for c in gt.loadCats(gt.getCatIds())] == NAMES and gt.getCatIds() == [1, 2]
+    box, crowd = gt.loadAnns(gt.getAnnIds(imgIds=[1]))
+    assert box["bbox"] == [10.5, 20.0, 29.5, 40.0] and box["category_id"] == 2 and box["iscrowd"] == 0
+    assert crowd["bbox"] == [0.0, 0.0, 8.0, 8.0] and crowd["category_id"] == 1 and crowd["iscrowd"] == 1
+
+
 def test_classes_are_matched_by_name_and_unknown_ones_reported():
     ds = dataset(3)
     model_names = {0: "Dog", 1: "bird", 2: "CAT"}  # other order, other case, a class the data lacks
