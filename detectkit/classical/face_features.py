@@ -103,7 +103,12 @@ class HogFaceEmbedder(FaceEmbedder):
 
     @property
     def key(self) -> ModelKey:
-        """``hog-face@<parameters digest> (<dim>-d)``."""
+        """``hog-face@<parameters digest> (<dim>-d)``.
+
+        Example:
+            >>> HogFaceEmbedder().key.dim, HogFaceEmbedder(cell=16).key == HogFaceEmbedder().key
+            (1764, False)
+        """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -162,12 +167,22 @@ class GallerySVM:
         Raises:
             GalleryError: fewer than two people have embeddings of this model.
             ModelError: scikit-learn is not installed.
+
+        Example:
+            >>> # svm = GallerySVM().fit(recognizer.gallery, recognizer.embedder.key)
         """
         names, vectors = gallery.embeddings(model)
         return self.fit_arrays(vectors, names, model)
 
     def fit_arrays(self, vectors: np.ndarray, names: Sequence[str], model: ModelKey) -> "GallerySVM":
-        """Train on vectors and their people's names directly."""
+        """Train on vectors and their people's names directly.
+
+        Example:
+            >>> key = ModelKey("toy", "v1", 2)
+            >>> svm = GallerySVM().fit_arrays(np.array([[1.0, 0.0], [0.0, 1.0]]), ["A", "B"], key)
+            >>> svm.classes
+            ['A', 'B']
+        """
         try:
             from sklearn.svm import LinearSVC
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -187,6 +202,13 @@ class GallerySVM:
         """``(names, margins)``: the person of each row and the SVM's decision value for them.
 
         The margin is not a similarity: it has no fixed threshold (a closed-set answer).
+
+        Example:
+            >>> key = ModelKey("toy", "v1", 2)
+            >>> svm = GallerySVM().fit_arrays(np.array([[1.0, 0.0], [0.0, 1.0]]), ["A", "B"], key)
+            >>> names, margins = svm.predict(np.array([[0.9, 0.1]]))
+            >>> names, bool(margins[0] > 0)
+            (['A'], True)
         """
         if self._svm is None or self.model is None:
             raise GalleryError("the SVM is not trained: call fit(gallery, model) first")

@@ -65,6 +65,7 @@ class Row:
 
     @property
     def ran(self) -> bool:
+        """Whether the model ran (``status == "ok"``)."""
         return self.status == "ok"
 
 
@@ -163,7 +164,13 @@ class ComparisonReport:
         return out
 
     def ratios(self) -> list[str]:
-        """One line per task and data set: deep vs classical speed, as ratios, where both ran."""
+        """One line per task and data set: deep vs classical speed, as ratios, where both ran.
+
+        Example:
+            >>> ComparisonReport([Row("face detection", "LFW", "Haar", "classical", ms=10.0),
+            ...                   Row("face detection", "LFW", "MTCNN", "deep", ms=25.0)]).ratios()
+            ['face detection, LFW: MTCNN takes 2.50x the time of Haar']
+        """
         lines = []
         for task in TASKS:
             for data in dict.fromkeys(r.data for r in self.rows if r.task == task):
@@ -176,7 +183,13 @@ class ComparisonReport:
         return lines
 
     def to_markdown(self) -> str:
-        """The whole report: header (machine, versions, command), one table per task, notes."""
+        """The whole report: header (machine, versions, command), one table per task, notes.
+
+        Example:
+            >>> report = ComparisonReport([Row("face identification", "ORL", "HOG + k-NN", "classical", {"top-1": 0.9})])
+            >>> report.to_markdown().splitlines()[2]
+            '## Face identification'
+        """
         env = self.environment
         parts = ["# Deep learning vs classical computer vision", ""]
         if self.command:
@@ -207,6 +220,7 @@ class ComparisonReport:
         return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain Python (for ``report.json``): environment, command, notes and every row."""
         return {"environment": self.environment, "command": self.command, "notes": self.notes,
                 "rows": [asdict(r) for r in self.rows]}
 
@@ -258,7 +272,11 @@ class ComparisonReport:
         return out
 
     def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``report.md``, ``report.json`` and ``chart.png`` into ``out_dir``; returns their paths."""
+        """Write ``report.md``, ``report.json`` and ``chart.png`` into ``out_dir``; returns their paths.
+
+        Example:
+            >>> # run_comparison(CompareConfig(limit=5)).write("compare-report")["markdown"]
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": out / "report.md", "json": out / "report.json", "chart": out / "chart.png"}

@@ -102,7 +102,12 @@ class Calibration:
     skipped: int = 0
 
     def summary(self) -> str:
-        """A few lines for people."""
+        """A few lines for people.
+
+        Example:
+            >>> print(calibrate([0.9, 0.8, 0.2, 0.1], [True, True, False, False], folds=2).summary().splitlines()[0])
+            pairs: 2 same, 2 different
+        """
         skipped = f" ({self.skipped} left out: unreadable photo or no face)" if self.skipped else ""
         return "\n".join(
             [
@@ -116,7 +121,12 @@ class Calibration:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The figures (not the curve) as plain Python."""
+        """The figures (not the curve) as plain Python.
+
+        Example:
+            >>> calibrate([0.9, 0.8, 0.2, 0.1], [True, True, False, False], folds=2).to_dict()["eer"]
+            0.0
+        """
         keys = (
             "auc", "eer", "eer_threshold", "accuracy", "accuracy_threshold", "cv_accuracy", "cv_std",
             "target_far", "threshold", "far", "tar", "n_same", "n_different", "skipped",
@@ -124,7 +134,11 @@ class Calibration:
         return {k: int(getattr(self, k)) if k.startswith("n_") or k == "skipped" else float(getattr(self, k)) for k in keys}
 
     def plot(self, path: str | os.PathLike) -> Path:
-        """Save the ROC curve and the two score histograms as an image (PNG, SVG, PDF...)."""
+        """Save the ROC curve and the two score histograms as an image (PNG, SVG, PDF...).
+
+        Example:
+            >>> # calibrate(scores, same).plot("roc.png")   # or calibrate(..., plot="roc.png")
+        """
         import matplotlib
 
         matplotlib.use("Agg", force=False)

@@ -247,7 +247,11 @@ class FaceEmbedder:
 
     @property
     def key(self) -> ModelKey:
-        """This embedder's model key (name, version, dimension)."""
+        """This embedder's model key (name, version, dimension): what the gallery stores with each vector.
+
+        Example:
+            >>> # str(FaceEmbedder().key)  -> 'facenet-vggface2@<16 hex digits> (512-d)'
+        """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
     def crops(self, image: np.ndarray, faces: Detections | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -270,7 +274,11 @@ class FaceEmbedder:
         return self.embed_crops(self.crops(image, faces))
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Embeddings of standardised crops ``(N, 3, 160, 160)``, batched by ``batch_size``."""
+        """Embeddings of standardised crops ``(N, 3, 160, 160)``, batched by ``batch_size``.
+
+        Example:
+            >>> # embedder.embed_crops(crop_faces(image, boxes)).shape  -> (len(boxes), 512)
+        """
         import torch
 
         crops = np.asarray(crops, dtype=np.float32)

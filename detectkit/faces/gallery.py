@@ -110,7 +110,15 @@ class Match:
 
 @dataclass(frozen=True)
 class Identity:
-    """An enrolled person: name, metadata and how many embeddings each model has of them."""
+    """An enrolled person: name, metadata and how many embeddings each model has of them.
+
+    Example:
+        >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+        >>> _ = g.add("Ann", np.array([[1.0, 0.0], [0.0, 1.0]]), key, metadata={"desk": 4})
+        >>> ann = g.get("Ann")
+        >>> ann.metadata, ann.embeddings, ann.n_embeddings
+        ({'desk': 4}, {'toy@v1 (2-d)': 2}, 2)
+    """
 
     name: str
     metadata: dict[str, Any]
@@ -120,9 +128,11 @@ class Identity:
 
     @property
     def n_embeddings(self) -> int:
+        """Embeddings of every model together."""
         return sum(self.embeddings.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain Python (for JSON): name, metadata, times, embedding counts per model key."""
         return {
             "name": self.name,
             "metadata": self.metadata,
@@ -343,7 +353,11 @@ class Gallery:
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Close the database connection (the gallery cannot be used afterwards)."""
+        """Close the database connection (the gallery cannot be used afterwards).
+
+        Example:
+            >>> g = Gallery(":memory:"); g.close(); g.close()  # closing twice is fine
+        """
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -432,6 +446,13 @@ class Gallery:
 
         Raises:
             GalleryError: bad name, metadata or vectors (nothing is written).
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> g.add("Ann", np.array([[3.0, 4.0]]), key), g.add("Ann", np.array([[0.0, 1.0]]), key)
+            (1, 2)
+            >>> g.add("Ann", np.array([[1.0, 0.0]]), key, replace=True)
+            1
         """
         name = validate_name(name)
         model = _check_model(model)
@@ -512,6 +533,12 @@ class Gallery:
 
         Raises:
             GalleryError: no such person.
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> _ = g.add("Ann", np.eye(2), key)
+            >>> g.remove("Ann"), g.names()
+            (2, [])
         """
         name = validate_name(name)
         with self._write() as conn:
@@ -528,6 +555,11 @@ class Gallery:
 
         Raises:
             GalleryError: ``old`` does not exist or ``new`` is taken.
+
+        Example:
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2)[:1], ModelKey("toy", "v1", 2))
+            >>> g.rename("Ann", "Anna"); g.names()
+            ['Anna']
         """
         old, new = validate_name(old), validate_name(new)
         with self._write() as conn:
@@ -541,7 +573,13 @@ class Gallery:
             conn.execute("UPDATE identities SET name = ?, updated_at = ? WHERE id = ?", (new, time.time(), identity))
 
     def set_metadata(self, name: str, metadata: Mapping[str, Any]) -> None:
-        """Replace a person's metadata (a JSON-serialisable dict)."""
+        """Replace a person's metadata (a JSON-serialisable dict).
+
+        Example:
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2)[:1], ModelKey("toy", "v1", 2))
+            >>> g.set_metadata("Ann", {"team": "blue"}); g.get("Ann").metadata
+            {'team': 'blue'}
+        """
         name, meta = validate_name(name), _metadata_json(metadata)
         with self._write() as conn:
             cursor = conn.execute(
@@ -566,12 +604,25 @@ class Gallery:
             return self._identity_id(self._db, clean) is not None
 
     def names(self) -> list[str]:
-        """All names, sorted."""
+        """All names, sorted.
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> _ = g.add_many([("Bo", np.eye(2)[:1]), ("Ann", np.eye(2)[1:])], key)
+            >>> g.names(), len(g), "Bo" in g
+            (['Ann', 'Bo'], 2, True)
+        """
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT name FROM identities ORDER BY name")]
 
     def identities(self) -> list[Identity]:
-        """Every person with metadata and embedding counts per model, sorted by name."""
+        """Every person with metadata and embedding counts per model, sorted by name.
+
+        Example:
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2), ModelKey("toy", "v1", 2))
+            >>> [(p.name, p.n_embeddings) for p in g.identities()]
+            [('Ann', 2)]
+        """
         with self._snapshot() as conn:
             counts: dict[int, dict[str, int]] = {}
             for identity, name, version, dim, n in conn.execute(
@@ -590,6 +641,11 @@ class Gallery:
 
         Raises:
             GalleryError: no such person.
+
+        Example:
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2), ModelKey("toy", "v1", 2))
+            >>> g.get(" Ann ").name
+            'Ann'
         """
         clean = validate_name(name)
         with self._snapshot() as conn:
@@ -607,7 +663,13 @@ class Gallery:
         return Identity(row[1], json.loads(row[2]), row[3], row[4], embeddings)
 
     def models(self) -> dict[ModelKey, int]:
-        """The model keys present and how many embeddings each has."""
+        """The model keys present and how many embeddings each has.
+
+        Example:
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2), ModelKey("toy", "v1", 2))
+            >>> g.models()
+            {ModelKey(name='toy', version='v1', dim=2): 2}
+        """
         with self._lock:
             rows = self._db.execute(
                 "SELECT model_name, model_version, dim, COUNT(*) FROM embeddings GROUP BY model_name, model_version, dim"
@@ -615,7 +677,15 @@ class Gallery:
         return {ModelKey(n, v, int(d)): int(c) for n, v, d, c in rows}
 
     def embeddings(self, model: ModelKey, name: str | None = None) -> tuple[list[str], np.ndarray]:
-        """The stored vectors of ``model`` (of one person, or everyone): ``(names per row, (K, D) float32)``."""
+        """The stored vectors of ``model`` (of one person, or everyone): ``(names per row, (K, D) float32)``.
+
+        Example:
+            >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
+            >>> _ = g.add("Ann", np.array([[3.0, 4.0]]), key)
+            >>> names, vectors = g.embeddings(key)
+            >>> names, vectors.tolist()
+            (['Ann'], [[0.6000000238418579, 0.800000011920929]])
+        """
         model = _check_model(model)
         query = (
             "SELECT i.name, e.vector FROM embeddings e JOIN identities i ON i.id = e.identity_id "
@@ -631,7 +701,12 @@ class Gallery:
         return [r[0] for r in rows], matrix.astype(np.float32)
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file)."""
+        """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file).
+
+        Example:
+            >>> Gallery(":memory:").integrity_check()
+            'ok'
+        """
         with self._lock:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
@@ -736,6 +811,14 @@ class Gallery:
         The JSON holds names, metadata and every embedding (base64 little-endian float32)
         with its model key. Both forms are read back by :meth:`import_from`. The file is
         written to a temporary name and renamed, so a failed export leaves nothing behind.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> folder = pathlib.Path(tempfile.mkdtemp())
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2), ModelKey("toy", "v1", 2))
+            >>> copy = Gallery(":memory:")
+            >>> copy.import_from(g.export(folder / "people.json"))
+            {'identities': 1, 'embeddings': 2, 'skipped': 0}
         """
         target = Path(path).expanduser()
         if target.is_dir():
@@ -812,6 +895,15 @@ class Gallery:
         Raises:
             GalleryError: unreadable or malformed file, or a name conflict with
                 ``on_conflict="error"``; the gallery is unchanged.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> key = ModelKey("toy", "v1", 2)
+            >>> g = Gallery(":memory:"); _ = g.add("Ann", np.eye(2), key)
+            >>> exported = g.export(pathlib.Path(tempfile.mkdtemp()) / "people.db")
+            >>> other = Gallery(":memory:"); _ = other.add("Ann", np.eye(2)[:1], key)
+            >>> other.import_from(exported, on_conflict="merge"), other.get("Ann").n_embeddings
+            ({'identities': 1, 'embeddings': 2, 'skipped': 0}, 3)
         """
         if on_conflict not in ("error", "skip", "merge", "replace"):
             raise GalleryError(f"on_conflict must be 'error', 'skip', 'merge' or 'replace', not {on_conflict!r}")

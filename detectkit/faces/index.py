@@ -108,6 +108,12 @@ class ExactIndex:
         """Best ``k`` owners per query: ``(owners (M, k) int64, similarities (M, k) float32)``.
 
         Fewer than ``k`` owners: the rest is padded with owner ``-1`` and similarity NaN.
+
+        Example:
+            >>> index = ExactIndex(np.eye(2, dtype=np.float32), np.array([5, 6]))
+            >>> owners, sims = index.search(np.array([1.0, 0.0], np.float32), k=3)
+            >>> owners.tolist(), sims.tolist()
+            ([[5, 6, -1]], [[1.0, 0.0, nan]])
         """
         queries = _as_queries(queries, self.dim)
         m, k = len(queries), max(1, int(k))

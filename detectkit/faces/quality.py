@@ -57,6 +57,10 @@ class QualityPolicy:
         min_probability: smallest accepted MTCNN probability.
         min_sharpness: smallest accepted variance of the Laplacian (0 disables the check).
         single_face: reject photos with more than one usable face.
+
+    Example:
+        >>> QualityPolicy(min_probability=0.9, min_sharpness=0).min_face_size   # e.g. for Haar, soft webcams
+        40.0
     """
 
     min_face_size: float = 40.0

@@ -90,6 +90,12 @@ class Rejection:
 class EnrollReport:
     """What :meth:`FaceRecognizer.enroll` did.
 
+    Example:
+        >>> report = EnrollReport("Ann", used=["a.jpg"], rejected=[Rejection("b.jpg", "no_face", "MTCNN found no face")])
+        >>> print(report.summary())
+        Ann: 1 face(s) enrolled, 1 photo(s) rejected; 0 embedding(s) stored
+          rejected b.jpg: no face found (MTCNN found no face)
+
     Attributes:
         name: the person's (normalised) name.
         used: sources whose face was enrolled.
@@ -107,6 +113,7 @@ class EnrollReport:
 
     @property
     def faces_used(self) -> int:
+        """How many photos gave a face that was enrolled."""
         return len(self.used)
 
     def summary(self) -> str:
@@ -119,6 +126,7 @@ class EnrollReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain Python (for JSON), rejections as dicts."""
         return {
             "name": self.name,
             "used": list(self.used),
@@ -237,7 +245,11 @@ class FaceRecognizer:
             self.gallery, self._owns_gallery = Gallery(where, index=index, create=create), True
 
     def close(self) -> None:
-        """Close the gallery if this recogniser opened it."""
+        """Close the gallery if this recogniser opened it (one passed in is the caller's to close).
+
+        Example:
+            >>> # with FaceRecognizer("faces.db") as recognizer: ...   # closed on leaving the block
+        """
         if self._owns_gallery:
             self.gallery.close()
 
@@ -269,6 +281,9 @@ class FaceRecognizer:
 
         Boxes may come from :meth:`detect` or from a tracker; each is cropped with the
         embedder's margin (clipped to the frame) and resized to 160x160.
+
+        Example:
+            >>> # vectors = recognizer.embed(frame, recognizer.detect([frame])[0])   # (N, 512)
         """
         if len(faces) == 0:
             return np.zeros((0, self.embedder.dim), np.float32)
@@ -283,6 +298,9 @@ class FaceRecognizer:
         Raises:
             GalleryError: the gallery holds only another model's embeddings, or the
                 vectors' dimension is not the embedder's.
+
+        Example:
+            >>> # names, similarities = recognizer.match(vectors)   # e.g. (['Ann', None], array([0.81, 0.2]))
         """
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim == 1:
@@ -300,6 +318,9 @@ class FaceRecognizer:
         Returns one ``Detections`` per frame with ``identity`` (``None`` = unknown),
         ``similarity`` and ``embedding`` filled. All faces of all frames go through the
         embedder and the gallery as one batch.
+
+        Example:
+            >>> # for faces in recognizer.identify_arrays(frames): print(faces.identity, faces.similarity)
         """
         found = self.detect(frames)
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
@@ -360,6 +381,10 @@ class FaceRecognizer:
         Raises:
             FaceError: no face in the photo.
             GalleryError: no such person, or none of their embeddings is of this model.
+
+        Example:
+            >>> # result = recognizer.verify("door.jpg", "Ann")
+            >>> # result.verified, result.similarity, result.threshold
         """
         person = validate_name(name)
         if person not in self.gallery:
@@ -457,6 +482,9 @@ class FaceRecognizer:
             GalleryError: invalid name or metadata (checked before any work).
             FaceError: no photo was usable (or, with ``strict``, one was not); its
                 ``report`` says why for each photo. Nothing is written.
+
+        Example:
+            >>> # print(recognizer.enroll("Ann", ["ann1.jpg", "ann2.jpg"], metadata={"desk": 4}).summary())
         """
         return self.enroll_many({name: images}, metadata={name: metadata} if metadata else None,
                                 replace=replace, strict=strict)[validate_name(name)]
@@ -476,6 +504,9 @@ class FaceRecognizer:
 
         Returns:
             ``{name: EnrollReport}``.
+
+        Example:
+            >>> # reports = recognizer.enroll_many({"Ann": ["ann1.jpg"], "Bo": ["bo1.jpg", "bo2.jpg"]})
         """
         plan: dict[str, list[ImageInput]] = {}
         for raw_name, images in people.items():
@@ -522,23 +553,43 @@ class FaceRecognizer:
 
     # ------------------------------------------------------------------ gallery management
     def remove(self, name: str) -> int:
-        """Delete a person; returns how many embeddings were removed."""
+        """Delete a person; returns how many embeddings were removed (see :meth:`Gallery.remove`).
+
+        Example:
+            >>> # recognizer.remove("Ann")   # -> 2
+        """
         return self.gallery.remove(name)
 
     def rename(self, old: str, new: str) -> None:
-        """Rename a person."""
+        """Rename a person (see :meth:`Gallery.rename`).
+
+        Example:
+            >>> # recognizer.rename("Ann", "Ann Smith")
+        """
         self.gallery.rename(old, new)
 
     def list(self) -> list[Identity]:
-        """Everyone enrolled, with metadata and embedding counts per model."""
+        """Everyone enrolled, with metadata and embedding counts per model.
+
+        Example:
+            >>> # [person.name for person in recognizer.list()]
+        """
         return self.gallery.identities()
 
     def export(self, path: str | os.PathLike) -> Path:
-        """Export the gallery (``.json``, or an SQLite copy)."""
+        """Export the gallery (``.json``, or an SQLite copy; see :meth:`Gallery.export`).
+
+        Example:
+            >>> # recognizer.export("backup.json")
+        """
         return self.gallery.export(path)
 
     def import_from(self, path: str | os.PathLike, *, on_conflict: Literal["error", "skip", "merge", "replace"] = "error") -> dict[str, int]:
-        """Import an exported gallery (see :meth:`Gallery.import_from`)."""
+        """Import an exported gallery (see :meth:`Gallery.import_from`).
+
+        Example:
+            >>> # recognizer.import_from("backup.json", on_conflict="skip")
+        """
         return self.gallery.import_from(path, on_conflict=on_conflict)
 
     # ------------------------------------------------------------------ calibration
@@ -555,6 +606,10 @@ class FaceRecognizer:
         Each photo's largest face is embedded (photos read once, batched); pairs with
         an unreadable photo or no face are left out and counted in ``skipped``.
         Set ``recognizer.threshold = result.threshold`` to use the result.
+
+        Example:
+            >>> # result = recognizer.calibrate("lfw/pairs.txt", target_far=1e-3, plot="roc.png")
+            >>> # print(result.summary()); recognizer.threshold = result.threshold
         """
         if isinstance(pairs, (str, os.PathLike)):
             pairs = read_pairs(pairs, images_dir)
