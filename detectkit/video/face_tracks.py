@@ -86,7 +86,7 @@ class FaceTrackIdentity:
         forget_after: frames after which an unseen track is forgotten.
         detect_every: run the face detector on every n-th frame only; in between, faces are
             where their tracks' motion model puts them (no new faces appear, none is
-            embedded). 1 (the default) detects on every frame. Face detection is most of
+            embedded). The face tracker sees the detected frames only. 1 (the default) detects on every frame. Face detection is most of
             the cost on a CPU (MTCNN on 1080p frames), so 2 or 3 is where the time goes,
             at the price of boxes that lag fast motion.
         tracker: a :class:`~detectkit.video.tracking.TrackerConfig` for the face tracker.
@@ -117,7 +117,8 @@ class FaceTrackIdentity:
         self.weak_margin = float(weak_margin)
         self.history = int(history)
         self.forget_after = int(forget_after)
-        self.tracker = ByteTracker(tracker or TrackerConfig(track_buffer=forget_after))
+        # the tracker steps on detected frames only: keep lost tracks for forget_after frames
+        self.tracker = ByteTracker(tracker or TrackerConfig(track_buffer=max(1, self.forget_after // self.detect_every)))
         self.tracks: dict[int, TrackVotes] = {}
         self.frame = 0
         self.faces_seen = 0
@@ -150,8 +151,9 @@ class FaceTrackIdentity:
 
     def coast(self, image: np.ndarray) -> Detections:
         """A frame the detector skipped: the tracked faces at their predicted boxes, with their voted names."""
+        fraction = (self.frame % self.detect_every) / self.detect_every  # of the way to the next detected frame
         self.frame += 1
-        faces = self.tracker.coast()
+        faces = self.tracker.coast(fraction)
         n = len(faces)
         identity = np.full(n, None, dtype=object)
         similarity = np.full(n, np.nan, np.float32)

@@ -110,7 +110,6 @@ class ByteTracker:
         self._next_id = 1
         self._shape: tuple[int, int] | None = None
         self._names: dict[int, str] = {}
-        self._coasting = 0  # frames stepped by coast() since the last update()
         self.resets = 0
 
     def _tracker(self, key: int) -> Any:
@@ -140,7 +139,6 @@ class ByteTracker:
                 self.reset()
             self._shape = shape
         self._names = dict(detections.names) or self._names
-        self._coasting = 0
         keys = detections.class_id if self.per_class else np.zeros(len(detections), np.int64)
         ids = np.full(len(detections), -1, np.int64)
         for key in set(self._trackers) | {int(k) for k in keys}:  # every tracker steps, so lost tracks age
@@ -159,35 +157,36 @@ class ByteTracker:
         self._prune()
         return detections.with_extras(tracker_id=ids)
 
-    def coast(self) -> Detections:
-        """Step one frame that was not run through the detector; returns where the tracks should be.
+    def coast(self, fraction: float = 1.0) -> Detections:
+        """Where the tracks are in a frame the detector skipped, without stepping the tracker.
 
-        Every track moves on by its motion model (ByteTrack's Kalman filter). The tracks that
-        had a detection at the last :meth:`update` are returned at their predicted boxes,
-        with their ids and last scores; the next :meth:`update` matches them to detections
-        again. This is how a detector can run on every n-th frame only.
+        The tracks confirmed at the last :meth:`update` are returned with their ids and last
+        scores at the boxes their motion model (ByteTrack's Kalman filter) puts ``fraction``
+        of an update after it: when the detector runs on every n-th frame only, the
+        ``j``-th frame after a detected one is ``fraction=j/n``. ByteTrack itself only ever
+        sees the detected frames, as a video at ``1/n`` of the frame rate, so a new track is
+        confirmed at the next detected frame and a track is not lost between detections.
 
         Example:
             >>> import numpy as np
             >>> tracker = ByteTracker()
-            >>> for x in (10, 20, 30):
+            >>> for x in (10, 20, 30, 40):  # 10 px per update
             ...     _ = tracker.update(Detections(np.array([[x, 10, x + 40, 90]]), [0.9], [0], {0: "face"}))
-            >>> predicted = tracker.coast()
-            >>> predicted.tracker_id.tolist(), bool(predicted.xyxy[0, 0] > 30)
+            >>> predicted = tracker.coast(1 / 2)  # half way to the next update
+            >>> predicted.tracker_id.tolist(), bool(40 < predicted.xyxy[0, 0] < 45)
             ([1], True)
         """
-        self._coasting += 1
         boxes, scores, classes, ids = [], [], [], []
-        empty = _Boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32))
         for key, tracker in self._trackers.items():
-            tracker.update(empty, None)
-            for track in tracker.lost_stracks:
-                if track.is_activated and tracker.frame_id - track.end_frame <= self._coasting:
-                    boxes.append(np.asarray(track.xyxy, np.float32))
-                    scores.append(float(track.score))
-                    classes.append(int(key) if self.per_class else int(track.cls))
-                    ids.append(self._global_id(key, int(track.track_id)))
-        self._prune()
+            for track in tracker.tracked_stracks:
+                if not track.is_activated or track.mean is None:
+                    continue
+                x, y, aspect, height = track.mean[:4] + fraction * track.mean[4:8]
+                width = aspect * height
+                boxes.append(np.array([x - width / 2, y - height / 2, x + width / 2, y + height / 2], np.float32))
+                scores.append(float(track.score))
+                classes.append(int(key) if self.per_class else int(track.cls))
+                ids.append(self._global_id(key, int(track.track_id)))
         shape = self._shape
         if not boxes:
             return Detections.empty(self._names, shape).with_extras(tracker_id=np.zeros(0, np.int64))
