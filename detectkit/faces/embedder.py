@@ -151,29 +151,19 @@ def load_facenet(state_dict: Mapping[str, Any], source: str = "state dict") -> A
     return model.eval()
 
 
-def _fold(layer: Any, bn: Any) -> None:
-    """Fold an eval-mode batch norm into the conv / linear layer before it, in place:
-    ``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``."""
-    import torch
-
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    shape = (-1,) + (1,) * (layer.weight.dim() - 1)
-    layer.weight.mul_(scale.reshape(shape))
-    bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
-    layer.bias = torch.nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
-
-
 def _fuse_for_inference(model: Any) -> Any:
-    """Fold every batch norm into the convolution / linear layer before it (eval-mode arithmetic)."""
+    """Fold every batch norm into the convolution / linear layer before it (eval-mode arithmetic),
+    with torch's own ``fuse_conv_bn_eval`` / ``fuse_linear_bn_eval``."""
     import torch
     from facenet_pytorch.models.inception_resnet_v1 import BasicConv2d
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, BasicConv2d):
-                _fold(module.conv, module.bn)
+                module.conv = fuse_conv_bn_eval(module.conv, module.bn)
                 module.bn = torch.nn.Identity()
-        _fold(model.last_linear, model.last_bn)
+        model.last_linear = fuse_linear_bn_eval(model.last_linear, model.last_bn)
         model.last_bn = torch.nn.Identity()
     return model.requires_grad_(False)
 
