@@ -124,7 +124,11 @@ class Sample:
         return len(self.xyxy)
 
     def load_image(self) -> np.ndarray:
-        """The image as HxWx3 uint8 BGR (through :func:`detectkit.images.load_image`)."""
+        """The image as HxWx3 uint8 BGR (through :func:`detectkit.images.load_image`; EXIF orientation applied).
+
+        Example:
+            >>> # Sample(Path("a.jpg"), [], [], 640, 480).load_image().shape -> (480, 640, 3)
+        """
         from ..images import load_image
 
         return load_image(self.image_path)
@@ -171,27 +175,47 @@ class DetectionDataset:
         return self.subset(index)
 
     def subset(self, indices: Sequence[int] | np.ndarray, split: str | None = None) -> "DetectionDataset":
-        """A dataset with the samples at ``indices`` (same names, root and format)."""
+        """A dataset with the samples at ``indices`` (same names, root and format).
+
+        Example:
+            >>> ds = DetectionDataset(["cat"], [Sample(Path(f"{i}.jpg"), [], [], 8, 8) for i in range(4)])
+            >>> [s.image_path.name for s in ds.subset([3, 0], split="val")], ds.subset([1]).split
+            (['3.jpg', '0.jpg'], None)
+        """
         picked = [self.samples[int(i)] for i in np.asarray(list(indices), dtype=np.int64).reshape(-1)]
         return replace(self, samples=picked, split=split or self.split, report=ValidationReport())
 
     @property
     def num_classes(self) -> int:
+        """``len(names)``."""
         return len(self.names)
 
     @property
     def num_boxes(self) -> int:
+        """Boxes in all samples (ignore regions not counted)."""
         return int(sum(len(s) for s in self.samples))
 
     def class_counts(self) -> dict[str, int]:
-        """Boxes per class name (every name listed, zero included)."""
+        """Boxes per class name (every name listed, zero included).
+
+        Example:
+            >>> ds = DetectionDataset(["cat", "dog"], [Sample(Path("a.jpg"), [[0, 0, 4, 4], [1, 1, 5, 5]], [0, 0], 8, 8)])
+            >>> ds.class_counts(), ds.num_boxes, ds.num_classes
+            ({'cat': 2, 'dog': 0}, 2, 2)
+        """
         counts = np.zeros(len(self.names), np.int64)
         for sample in self.samples:
             np.add.at(counts, sample.class_id, 1)
         return {name: int(n) for name, n in zip(self.names, counts)}
 
     def validate(self, check_images: bool = True) -> ValidationReport:
-        """Check this dataset again (see :func:`detectkit.training.validate.validate`); never raises."""
+        """Check this dataset again (see :func:`detectkit.training.validate.validate`); never raises.
+
+        Example:
+            >>> ds = DetectionDataset(["cat"], [Sample(Path("a.jpg"), [[0, 0, 4, 4]], [1], 8, 8)])
+            >>> [p.code for p in ds.validate(check_images=False).errors]
+            ['class_out_of_range']
+        """
         return validate(self, check_images=check_images)
 
     def __repr__(self) -> str:
@@ -269,7 +293,12 @@ def _reader(fmt: str) -> Any:
 
 
 def normalize_split(split: str | None) -> str | None:
-    """``'valid'``/``'validation'`` -> ``'val'``; ``None``/``'all'`` -> None (every split)."""
+    """``'valid'``/``'validation'`` -> ``'val'``; ``None``/``'all'`` -> None (every split).
+
+    Example:
+        >>> normalize_split("Validation"), normalize_split("all"), normalize_split("test")
+        ('val', None, 'test')
+    """
     if split is None or split == "all":
         return None
     return SPLIT_ALIASES.get(split.lower(), split.lower())
@@ -427,21 +456,51 @@ def load_splits(
 
 # --------------------------------------------------------------------------- writers (re-exported)
 def write_yolo(dataset: DetectionDataset, out_dir: str | os.PathLike, **kwargs: Any) -> Path:
-    """Write a split in YOLO layout; see :func:`detectkit.training.formats.yolo.write_yolo`."""
+    """Write a split in YOLO layout; see :func:`detectkit.training.formats.yolo.write_yolo`.
+
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> work = Path(tempfile.mkdtemp())
+        >>> coco = load_dataset(make_shapes_dataset(work / "coco", n_train=3, n_val=0, imgsz=64, format="coco"))
+        >>> yaml_path = write_yolo(coco, work / "yolo")
+        >>> yaml_path.name, len(load_dataset(yaml_path)), (work / "yolo" / "labels" / "train").is_dir()
+        ('data.yaml', 3, True)
+    """
     from .formats.yolo import write_yolo as _write
 
     return _write(dataset, out_dir, **kwargs)
 
 
 def write_coco(dataset: DetectionDataset, json_path: str | os.PathLike, **kwargs: Any) -> Path:
-    """Write a COCO json; see :func:`detectkit.training.formats.coco.write_coco`."""
+    """Write a COCO json; see :func:`detectkit.training.formats.coco.write_coco`.
+
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> work = Path(tempfile.mkdtemp())
+        >>> yolo = load_dataset(make_shapes_dataset(work / "yolo", n_train=3, n_val=0, imgsz=64))
+        >>> json_path = write_coco(yolo, work / "coco" / "train.json")
+        >>> load_dataset(json_path).format, len(load_dataset(json_path))
+        ('coco', 3)
+    """
     from .formats.coco import write_coco as _write
 
     return _write(dataset, json_path, **kwargs)
 
 
 def write_voc(dataset: DetectionDataset, out_dir: str | os.PathLike, **kwargs: Any) -> Path:
-    """Write a split in Pascal VOC layout; see :func:`detectkit.training.formats.voc.write_voc`."""
+    """Write a split in Pascal VOC layout; see :func:`detectkit.training.formats.voc.write_voc`.
+
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> work = Path(tempfile.mkdtemp())
+        >>> yolo = load_dataset(make_shapes_dataset(work / "yolo", n_train=3, n_val=0, imgsz=64))
+        >>> root = write_voc(yolo, work / "voc")
+        >>> sorted(p.name for p in root.iterdir() if p.is_dir()), load_dataset(root).names
+        (['Annotations', 'ImageSets', 'JPEGImages'], ['circle', 'square', 'triangle'])
+    """
     from .formats.voc import write_voc as _write
 
     return _write(dataset, out_dir, **kwargs)
@@ -450,7 +509,17 @@ def write_voc(dataset: DetectionDataset, out_dir: str | os.PathLike, **kwargs: A
 def to_ultralytics_yaml(
     train: DataSpec, val: DataSpec, out_dir: str | os.PathLike, **kwargs: Any
 ) -> Path:
-    """A data YAML for the ultralytics trainer; see :func:`detectkit.training.convert.to_ultralytics_yaml`."""
+    """A data YAML for the ultralytics trainer; see :func:`detectkit.training.convert.to_ultralytics_yaml`.
+
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> work = Path(tempfile.mkdtemp())
+        >>> train, val = load_splits(make_shapes_dataset(work / "voc", n_train=3, n_val=2, imgsz=64, format="voc"))
+        >>> yaml_path = to_ultralytics_yaml(train, val, work / "for_ultralytics")
+        >>> [len(load_dataset(yaml_path, s)) for s in ("train", "val")]
+        [3, 2]
+    """
     from .convert import to_ultralytics_yaml as _to
 
     return _to(train, val, out_dir, **kwargs)

@@ -31,7 +31,11 @@ def _figure(width: float, height: float):
 
 
 def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
-    """Precision against recall at IoU 0.5 (COCO's interpolated curve): one thin line per class, the mean in bold."""
+    """Precision against recall at IoU 0.5 (COCO's interpolated curve): one thin line per class, the mean in bold.
+
+    Example:
+        >>> # plot_pr_curve(evaluate(detector, "data.yaml"), "runs/val/pr_curve.png") -> Path("runs/val/pr_curve.png")
+    """
     figure = _figure(6.4, 4.8)
     axes = figure.add_subplot()
     recall = report.pr_recall
@@ -57,7 +61,11 @@ def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
 
 
 def plot_per_class_ap(report: "EvalReport", path: str | os.PathLike) -> Path:
-    """Horizontal bars of AP@0.5 and AP@0.5:0.95 per class (classes with instances), best first."""
+    """Horizontal bars of AP@0.5 and AP@0.5:0.95 per class (classes with instances), best first.
+
+    Example:
+        >>> # plot_per_class_ap(evaluate(detector, "data.yaml"), "runs/val/ap.png") -> Path("runs/val/ap.png")
+    """
     rows = sorted((c for c in report.per_class if c.instances > 0), key=lambda c: -c.ap50)
     figure = _figure(6.4, max(2.5, 0.22 * len(rows) + 1.2))
     axes = figure.add_subplot()

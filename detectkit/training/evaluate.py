@@ -50,7 +50,12 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
 @dataclass
 class ClassMetrics:
-    """Metrics of one class (NaN AP for a class with no instances in the split)."""
+    """Metrics of one class (NaN AP for a class with no instances in the split).
+
+    Example:
+        >>> ClassMetrics("cat", ap50=0.9, ap=0.6, precision=0.8, recall=0.7, instances=12, images=10).ap50
+        0.9
+    """
 
     name: str
     ap50: float
@@ -80,6 +85,14 @@ class EvalReport:
         settings: conf, iou, imgsz, max_det, model, data, split used.
         seconds_per_image: prediction time (decode + model) per image, when :func:`evaluate` ran the model.
         plots: PNG files written by :meth:`plot`.
+
+    Example:
+        >>> from detectkit.training.datasets import DetectionDataset, Sample
+        >>> ds = DetectionDataset(["cat"], [Sample(Path("a.jpg"), [[10, 10, 50, 50]], [0], 64, 64)])
+        >>> half = Detections(np.array([[10, 10, 50, 30]], np.float32), np.array([0.9]), np.array([0]), {0: "cat"})
+        >>> report = evaluate_predictions(ds, [half])  # IoU 0.5: found at 0.5 only
+        >>> round(report.map50, 3), round(report.map, 3), report.per_class[0].instances
+        (1.0, 0.1, 1)
     """
 
     map50: float
@@ -120,7 +133,11 @@ class EvalReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready numbers (curves left out)."""
+        """Plain JSON-ready numbers (curves left out; NaN becomes None).
+
+        Example:
+            >>> # json.dumps(report.to_dict()) -> '{"map50": 0.61, "map": 0.45, ... "per_class": [...]}'
+        """
         data = asdict(self)
         data.pop("pr_recall")
         data.pop("pr_precision")
@@ -128,7 +145,11 @@ class EvalReport:
         return _json_ready(data)
 
     def plot(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``pr_curve.png`` and ``per_class_ap.png`` into ``out_dir``; returns and remembers their paths."""
+        """Write ``pr_curve.png`` and ``per_class_ap.png`` into ``out_dir``; returns and remembers their paths.
+
+        Example:
+            >>> # report.plot("runs/val") -> {'pr_curve': Path('runs/val/pr_curve.png'), 'per_class_ap': ...}
+        """
         from .eval_plots import plot_per_class_ap, plot_pr_curve
 
         out = Path(out_dir)

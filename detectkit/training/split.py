@@ -29,6 +29,13 @@ def split_dataset(
 
     Raises:
         DatasetError: fewer than two images, or ``val_fraction`` not in (0, 1).
+
+    Example:
+        >>> from pathlib import Path
+        >>> from detectkit.training.datasets import Sample
+        >>> ds = DetectionDataset(["a"], [Sample(Path(f"{i}.jpg"), [], [], 8, 8) for i in range(5)])
+        >>> [len(part) for part in split_dataset(ds, 0.4, seed=3)], split_dataset(ds, 0.4, seed=3)[1].split
+        ([3, 2], 'val')
     """
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"val_fraction must be between 0 and 1, got {val_fraction}")

@@ -115,8 +115,14 @@ class Problem:
     Attributes:
         code: the kind of problem (a key of ``POLICY``).
         file: the file it is in (label file, annotation file or image).
-        line: 1-based line in ``file``, when there is one.
+        line: 1-based line in ``file``, when there is one (COCO json problems have none: the
+            detail names the annotation or image id instead).
         detail: what exactly is wrong.
+
+    Example:
+        >>> problem = Problem("bad_columns", "labels/a.txt", 3, "4 columns")
+        >>> str(problem), problem.fatal
+        ('labels/a.txt:3: 4 columns', False)
     """
 
     code: str
@@ -126,10 +132,12 @@ class Problem:
 
     @property
     def fatal(self) -> bool:
+        """Whether this kind of problem stops reading (``POLICY``)."""
         return POLICY[self.code][0]
 
     @property
     def where(self) -> str:
+        """``file:line``, ``file``, or ``dataset`` for problems of the whole set."""
         if self.file is None:
             return "dataset"
         return f"{self.file}:{self.line}" if self.line is not None else str(self.file)
@@ -148,6 +156,20 @@ class ValidationReport:
         images_kept: how many are usable.
         boxes_kept: how many boxes the usable images hold.
         background_images: usable images with no boxes (no label file or an empty one).
+
+    Example:
+        >>> report = ValidationReport()
+        >>> report.add("degenerate_box", "labels/a.txt", 2, "box [5, 5, 5, 9] has no area")
+        >>> report.ok, dict(report.codes())
+        (True, {'degenerate_box': 1})
+        >>> report.add("class_out_of_range", "labels/b.txt", 1, "class id 7 is outside names")
+        >>> [str(p) for p in report.errors], len(report.warnings)
+        (['labels/b.txt:1: class id 7 is outside names'], 1)
+        >>> report.raise_or_warn("my_data")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: my_data: failed validation
+        dataset check: 1 error, 1 warning
+        ...
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -294,7 +316,12 @@ def _orientation(image: Any, fmt: str | None) -> int | None:
 
 
 def probe_images(paths: Sequence[Path]) -> list[tuple[int, int, str | None] | Exception]:
-    """:func:`probe_image` for many files (threads for large lists); failures are returned, not raised."""
+    """:func:`probe_image` for many files (threads for large lists); failures are returned, not raised.
+
+    Example:
+        >>> [type(r).__name__ for r in probe_images([Path("no/such.jpg")])]
+        ['FileNotFoundError']
+    """
 
     def one(path: Path) -> tuple[int, int, str | None] | Exception:
         try:
@@ -309,7 +336,15 @@ def probe_images(paths: Sequence[Path]) -> list[tuple[int, int, str | None] | Ex
 
 
 def record_probe(report: ValidationReport, path: Path, result: tuple[int, int, str | None] | Exception) -> bool:
-    """Add the problem a :func:`probe_images` result shows; True when the image is usable."""
+    """Add the problem a :func:`probe_images` result shows; True when the image is usable.
+
+    Example:
+        >>> report = ValidationReport()
+        >>> record_probe(report, Path("a.jpg"), (640, 480, None)), record_probe(report, Path("b.jpg"), ValueError("file is empty"))
+        (True, False)
+        >>> [str(p) for p in report.problems]
+        ['b.jpg: file is empty']
+    """
     if isinstance(result, FileNotFoundError):
         report.add("missing_image", path, None, "no such file")
         return False
@@ -438,6 +473,13 @@ def check_duplicates(samples: Iterable, report: ValidationReport, split: str | N
     """Record ``duplicate_image`` (same file twice) and ``duplicate_name`` (same name, different files).
 
     Returns the indices of samples to keep (first occurrence of each file).
+
+    Example:
+        >>> from detectkit.training.datasets import Sample
+        >>> report = ValidationReport()
+        >>> samples = [Sample(Path(p), [], [], 8, 8) for p in ("a/x.jpg", "a/x.jpg", "b/x.jpg")]
+        >>> check_duplicates(samples, report, "train"), [p.code for p in report.problems]
+        ([0, 2], ['duplicate_image', 'duplicate_name'])
     """
     first: dict[str, int] = {}
     names: dict[str, list[Path]] = defaultdict(list)
@@ -465,7 +507,15 @@ def check_duplicates(samples: Iterable, report: ValidationReport, split: str | N
 
 
 def check_overlap(train: "DetectionDataset", val: "DetectionDataset", report: ValidationReport) -> None:
-    """Record ``train_val_overlap`` for images that are in both splits."""
+    """Record ``train_val_overlap`` for images that are in both splits.
+
+    Example:
+        >>> from detectkit.training.datasets import DetectionDataset, Sample
+        >>> train = DetectionDataset(["a"], [Sample(Path(p), [], [], 8, 8) for p in ("1.jpg", "2.jpg")])
+        >>> report = ValidationReport()
+        >>> check_overlap(train, train[1:], report); [str(p) for p in report.problems]
+        ['2.jpg: 1 of 1 val images are also in train']
+    """
     keys = {os.path.normcase(os.path.abspath(s.image_path)) for s in train.samples}
     both = [s.image_path for s in val.samples if os.path.normcase(os.path.abspath(s.image_path)) in keys]
     if both:

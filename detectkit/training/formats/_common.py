@@ -25,6 +25,11 @@ class RawImage:
 
     ``boxes`` rows are ``x1, y1, x2, y2`` in pixels, or ``cx, cy, w, h`` in 0..1 when
     ``normalized`` (YOLO). ``skip`` is set when the reader already found the labels unusable.
+
+    Example:
+        >>> raw = RawImage(Path("a.jpg"), Path("a.txt"), normalized=True)
+        >>> raw.add([0.5, 0.5, 0.2, 0.2], 1, line=3); raw.boxes, raw.class_id, raw.lines
+        ([[0.5, 0.5, 0.2, 0.2]], [1.0], [3])
     """
 
     image_path: Path
@@ -39,6 +44,7 @@ class RawImage:
     skip: bool = False
 
     def add(self, box: Sequence[float], cls: float, line: int | None = None, ignore: bool = False, where: str | None = None) -> None:
+        """One box with its class, source line, ignore flag (crowd / difficult) and name for messages."""
         self.boxes.append([float(v) for v in box])
         self.class_id.append(float(cls))
         self.lines.append(line)
@@ -60,7 +66,14 @@ def assemble(
     split: str | None,
     fmt: str,
 ) -> DetectionDataset:
-    """Validate raw records (images probed, boxes checked) and build the dataset; problems go to ``report``."""
+    """Validate raw records (images probed, boxes checked) and build the dataset; problems go to ``report``.
+
+    Example:
+        >>> report = ValidationReport()
+        >>> ds = assemble([RawImage(Path("gone.jpg"))], ["cat"], report, root=None, split="train", fmt="yolo")
+        >>> len(ds), [p.code for p in report.problems]
+        (0, ['missing_image', 'no_images'])
+    """
     report.images_checked += len(raws)
     keep = check_duplicates(raws, report, split)
     raws = [raws[i] for i in keep]
@@ -109,11 +122,21 @@ def assemble(
 
 
 def is_image(path: Path) -> bool:
+    """Whether the suffix is one detectkit reads as an image (case ignored).
+
+    Example:
+        >>> is_image(Path("a.JPG")), is_image(Path("a.txt"))
+        (True, False)
+    """
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def images_in(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files under a folder, sorted."""
+    """Image files under a folder (and its subfolders when ``recursive``), sorted.
+
+    Example:
+        >>> # images_in(Path("coco128/images/train2017"))[:1] -> [Path(".../000000000009.jpg")]
+    """
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.is_file() and is_image(p))
 
@@ -240,6 +263,9 @@ def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = Fa
     """Put ``source`` at ``target`` as a symlink, hard link or copy (nothing to do if it already is that file).
 
     A link at ``target`` is replaced; another real file only with ``replace`` (else DatasetError: nothing is lost).
+
+    Example:
+        >>> # place_image(Path("src/a.jpg"), Path("out/images/train/a.jpg"), "symlink")
     """
     if target.exists() or target.is_symlink():
         if _same_file(source, target) or (target.is_file() and filecmp.cmp(source, target, shallow=False)):
@@ -265,7 +291,11 @@ def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = Fa
 
 
 def prepare_dir(folder: Path, keep: set[str], suffixes: tuple[str, ...], overwrite: bool, what: str) -> None:
-    """Make ``folder``; files in it with ``suffixes`` not named in ``keep`` are stale: removed with ``overwrite``, else an error."""
+    """Make ``folder``; files in it with ``suffixes`` not named in ``keep`` are stale: removed with ``overwrite``, else an error.
+
+    Example:
+        >>> # prepare_dir(Path("out/labels/train"), {"a.txt"}, (".txt",), overwrite=False, what="label files")
+    """
     folder.mkdir(parents=True, exist_ok=True)
     stale = sorted(
         p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and p.suffix.lower() in suffixes and p.name not in keep
@@ -280,13 +310,26 @@ def prepare_dir(folder: Path, keep: set[str], suffixes: tuple[str, ...], overwri
 
 
 def format_number(value: float) -> str:
-    """Shortest text for a coordinate that keeps 1/1000 pixel: ``12.0 -> '12'``, ``12.34567 -> '12.346'``."""
+    """Shortest text for a coordinate that keeps 1/1000 pixel.
+
+    Example:
+        >>> format_number(12.0), format_number(12.34567), format_number(-0.0001)
+        ('12', '12.346', '0')
+    """
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
 def dataset_names_file(root: Path) -> list[str] | None:
-    """Class names from a ``classes.txt`` / ``labels.txt`` / ``obj.names`` / ``names.txt`` in ``root``."""
+    """Class names from a ``classes.txt`` / ``labels.txt`` / ``obj.names`` / ``names.txt`` in ``root`` (None: none there).
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "classes.txt").write_text("cat\\ndog\\n")
+        >>> dataset_names_file(root)
+        ['cat', 'dog']
+    """
     for name in ("classes.txt", "labels.txt", "obj.names", "names.txt"):
         path = root / name
         if path.is_file():

@@ -40,7 +40,11 @@ def _looks_like_coco(path: Path) -> bool:
 
 
 def find_jsons(folder: Path) -> list[Path]:
-    """COCO json files in a folder or its ``annotations/``."""
+    """COCO json files in a folder or its ``annotations/``.
+
+    Example:
+        >>> # find_jsons(Path("coco128")) -> [Path("coco128/annotations/instances_train2017.json")]
+    """
     found = []
     for where in (folder, folder / "annotations"):
         if where.is_dir():
@@ -80,12 +84,21 @@ def _jsons_by_split(path: Path) -> dict[str, Path]:
 
 
 def splits(path: Path) -> list[str]:
-    """Splits available: one per json (a single json given directly is split ``train``, and ``val`` if named so)."""
+    """Splits available: one per json (a single json given directly is split ``train``, and ``val`` if named so).
+
+    Example:
+        >>> # splits(Path("coco/annotations")) -> ['train', 'val']
+    """
     by_split = _jsons_by_split(path)
     return [s for s in ("train", "val", "test") if s in by_split]
 
 
 def load_json(path: Path) -> dict[str, Any]:
+    """A COCO json as a dict; DatasetError naming the file when it is unreadable or lacks ``images``/``categories``.
+
+    Example:
+        >>> # load_json(Path("annotations/instances_val2017.json"))["categories"][0] -> {'id': 1, 'name': 'person', ...}
+    """
     try:
         with open(path, encoding="utf-8-sig") as handle:
             data = json.load(handle)
@@ -123,7 +136,11 @@ def read(
     image_dir: str | os.PathLike | None = None,
     as_split: str | None = None,
 ) -> DetectionDataset:
-    """Read one split (one json), validated; problems are in ``dataset.report`` (``as_split``: name it so)."""
+    """Read one split (one json), validated; problems are in ``dataset.report`` (``as_split``: name it so).
+
+    Example:
+        >>> # read(Path("coco128/annotations/instances_train2017.json"), "train").names[:2] -> ['person', 'bicycle']
+    """
     json_path = _jsons_by_split(path).get(split)
     if json_path is None:
         raise DatasetError(f"{path}: no COCO json for split '{split}'")

@@ -33,7 +33,11 @@ _SIZE = re.compile(r"Image size \(X x Y x C\) : (\d+) x (\d+)")
 
 
 def find_root(folder: Path) -> Path:
-    """The folder holding ``PNGImages`` and ``Annotation`` (``folder`` or its ``PennFudanPed/``)."""
+    """The folder holding ``PNGImages`` and ``Annotation`` (``folder`` or its ``PennFudanPed/``).
+
+    Example:
+        >>> # find_root(Path("data/pennfudan")) -> Path("data/pennfudan/PennFudanPed")
+    """
     for candidate in (folder, folder / "PennFudanPed"):
         if (candidate / "PNGImages").is_dir() and ((candidate / "Annotation").is_dir() or (candidate / "PedMasks").is_dir()):
             return candidate
@@ -41,6 +45,12 @@ def find_root(folder: Path) -> Path:
 
 
 def is_pennfudan(folder: Path) -> bool:
+    """Whether :func:`find_root` finds the Penn-Fudan layout here.
+
+    Example:
+        >>> is_pennfudan(Path("no/such/folder"))
+        False
+    """
     try:
         find_root(folder)
         return True
@@ -49,6 +59,12 @@ def is_pennfudan(folder: Path) -> bool:
 
 
 def splits(root: Path) -> list[str]:
+    """Penn-Fudan has no splits: ``['train']`` (split it with :func:`~detectkit.training.datasets.load_splits`).
+
+    Example:
+        >>> splits(Path("PennFudanPed"))
+        ['train']
+    """
     return ["train"]
 
 
@@ -58,7 +74,11 @@ def read(
     names: Sequence[str] | None = None,
     source: Literal["annotations", "masks"] = "annotations",
 ) -> DetectionDataset:
-    """Read Penn-Fudan, validated; problems are in ``dataset.report``."""
+    """Read Penn-Fudan, validated; problems are in ``dataset.report``.
+
+    Example:
+        >>> # read(Path("PennFudanPed"), source="masks").num_boxes -> 423
+    """
     root = find_root(Path(root))
     report = ValidationReport()
     images = sorted((root / "PNGImages").glob("*.png"))

@@ -66,7 +66,11 @@ def label_path_for(image: Path) -> Path:
 
 # --------------------------------------------------------------------------- the YAML
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A data YAML as a dict (DatasetError naming the file when it is not one)."""
+    """A data YAML as a dict (DatasetError naming the file when it is not one); ``valid:`` is read as ``val:``.
+
+    Example:
+        >>> # read_yaml(Path("coco128/coco128.yaml"))["names"][0] -> 'person'
+    """
     import yaml
 
     try:
@@ -82,7 +86,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
-    """``names`` as a list (a list, or a dict ``{id: name}`` with ids 0..n-1), or ``class_i`` from ``nc``."""
+    """``names`` as a list (a list, or a dict ``{id: name}`` with ids 0..n-1), or ``class_i`` from ``nc``.
+
+    Example:
+        >>> yaml_names({"names": {1: "dog", 0: "cat"}}, Path("d.yaml")), yaml_names({"nc": 2}, Path("d.yaml"))
+        (['cat', 'dog'], ['class_0', 'class_1'])
+    """
     names = data.get("names")
     nc = data.get("nc")
     if names is None:
@@ -112,7 +121,12 @@ def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
 
 
 def yaml_root(data: dict[str, Any], path: Path) -> Path:
-    """The dataset root: ``path:`` (relative: from the YAML's folder, then the working folder), else the YAML's folder."""
+    """The dataset root: ``path:`` (relative: from the YAML's folder, then the working folder), else the YAML's folder.
+
+    Example:
+        >>> yaml_root({"names": ["a"]}, Path("/data/set/data.yaml")).as_posix()
+        '/data/set'
+    """
     value = data.get("path")
     if not value:
         return path.parent
@@ -172,7 +186,11 @@ def _orphans(folders: list[Path], images: list[Path], report: ValidationReport) 
 
 # --------------------------------------------------------------------------- label files
 def parse_label_file(image: Path, label: Path, report: ValidationReport) -> RawImage:
-    """One image's label file as a raw record (problems of form recorded; numbers checked later)."""
+    """One image's label file as a raw record (problems of form recorded; numbers checked later).
+
+    Example:
+        >>> # parse_label_file(Path("images/a.jpg"), Path("labels/a.txt"), report).boxes -> [[0.5, 0.5, 0.2, 0.1]]
+    """
     raw = RawImage(image_path=image, label_path=label, normalized=True)
     if not label.is_file():
         raw.label_path = None
@@ -241,7 +259,11 @@ def _bare_layout(folder: Path) -> dict[str, Path]:
 
 
 def is_yolo_folder(folder: Path) -> bool:
-    """True for a folder laid out as YOLO data (``images/`` + ``labels/``, or images with ``.txt`` beside them)."""
+    """True for a folder laid out as YOLO data (``images/`` + ``labels/``, or images with ``.txt`` beside them).
+
+    Example:
+        >>> # is_yolo_folder(Path("coco128")) -> True
+    """
     if (folder / "images").is_dir() and (folder / "labels").is_dir():
         return True
     layout = _bare_layout(folder)
@@ -254,7 +276,11 @@ def is_yolo_folder(folder: Path) -> bool:
 
 # --------------------------------------------------------------------------- reader API
 def splits(path: Path) -> list[str]:
-    """The splits a YAML or folder defines."""
+    """The splits a YAML or folder defines.
+
+    Example:
+        >>> # splits(Path("coco128/coco128.yaml")) -> ['train', 'val']
+    """
     if path.is_file():
         data = read_yaml(path)
         found = [k for k in SPLIT_KEYS if _entries(data, k)]
@@ -265,7 +291,11 @@ def splits(path: Path) -> list[str]:
 
 
 def read(path: Path, split: str, names: Sequence[str] | None = None) -> DetectionDataset:
-    """Read one split of a YOLO YAML or folder, validated; problems are in ``dataset.report``."""
+    """Read one split of a YOLO YAML or folder, validated; problems are in ``dataset.report``.
+
+    Example:
+        >>> # read(Path("coco128/coco128.yaml"), "train").num_boxes -> 929
+    """
     report = ValidationReport()
     folders: list[Path]
     if path.is_file():
@@ -387,7 +417,13 @@ def _target_names(dataset: DetectionDataset, image_dir: Path) -> list[str]:
 
 
 def format_labels(sample: Any) -> str:
-    """A sample's boxes as YOLO label lines (``cls cx cy w h``, 6 decimals)."""
+    """A sample's boxes as YOLO label lines (``cls cx cy w h``, 6 decimals of the image side).
+
+    Example:
+        >>> from detectkit.training.datasets import Sample
+        >>> format_labels(Sample(Path("a.jpg"), [[10, 20, 40, 60]], [2], 100, 80))
+        '2 0.250000 0.500000 0.300000 0.500000\\n'
+    """
     lines = []
     w, h = float(sample.width), float(sample.height)
     for (x1, y1, x2, y2), cls in zip(sample.xyxy.tolist(), sample.class_id.tolist()):
