@@ -226,13 +226,11 @@ class ComparisonReport:
 
     def plot(self, path: str | os.PathLike) -> Path:
         """A bar chart PNG: one panel per task, one bar group per data set and metric; rows not run are marked."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures are left alone
 
         tasks = [t for t in TASKS if any(r.task == t for r in self.rows)]
-        fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(6.0 * max(1, len(tasks)), 5.6), squeeze=False)
+        fig = Figure(figsize=(6.0 * max(1, len(tasks)), 5.6))
+        axes = fig.subplots(1, max(1, len(tasks)), squeeze=False)
         colours = {"deep": "#1f77b4", "classical": "#ff7f0e"}
         for ax, task in zip(axes[0], tasks):
             rows = [r for r in self.rows if r.task == task]
@@ -268,7 +266,6 @@ class ComparisonReport:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=110)
-        plt.close(fig)
         return out
 
     def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:

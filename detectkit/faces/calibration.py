@@ -139,12 +139,10 @@ class Calibration:
         Example:
             >>> # calibrate(scores, same).plot("roc.png")   # or calibrate(..., plot="roc.png")
         """
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures are left alone
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig = Figure(figsize=(11, 4.2))
+        left, right = fig.subplots(1, 2)
         fpr = np.maximum(self.fpr, 1e-6)
         left.plot(fpr, self.tpr, lw=1.5)
         left.set_xscale("log")
@@ -169,7 +167,6 @@ class Calibration:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=110)
-        plt.close(fig)
         return target
 
 
