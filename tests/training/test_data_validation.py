@@ -239,9 +239,10 @@ def test_missing_image_in_a_yolo_image_list(yolo, tmp_path):
 
 
 def test_size_mismatch_between_annotation_and_file_skips_the_image(coco):
-    edit_coco(coco, lambda data: data["images"][0].update(width=100))
+    path = edit_coco(coco, lambda data: data["images"][0].update(width=100))
     dataset, message = load_warned(coco)
-    assert len(dataset) == 3 and "size_mismatch" in message and "annotated as 100x64, but train_00000.png is 64x64" in message
+    assert len(dataset) == 3 and "size_mismatch" in message
+    assert f"{path}: annotated as 100x64, but train_00000.png is 64x64" in message
 
 
 # --------------------------------------------------------------------------- COCO / VOC structure
@@ -266,9 +267,10 @@ def test_coco_bbox_of_wrong_length_skips_the_image(coco):
 
 
 def test_same_image_listed_twice_is_fatal(coco, yolo):
-    edit_coco(coco, lambda data: data["images"].append(dict(data["images"][0], id=1000)))
-    with pytest.raises(DatasetError, match="duplicate_image"):
+    path = edit_coco(coco, lambda data: data["images"].append(dict(data["images"][0], id=1000)))
+    with pytest.raises(DatasetError) as info:
         load_dataset(coco)
+    assert "duplicate_image" in str(info.value) and f"{path}: " in str(info.value) and "train_00000.png is listed again" in str(info.value)
     yolo.write_text(yolo.read_text().replace("train: images/train", "train: [images/train, images/train]"))
     with pytest.raises(DatasetError, match=r"train_00000.png is listed again in split 'train'"):
         load_dataset(yolo)
@@ -305,6 +307,19 @@ def test_voc_class_not_in_classes_txt_is_fatal(voc):
     with pytest.raises(DatasetError) as info:
         load_dataset(voc)
     assert f"{path}:{line}: object 1: class 'hexagon-" in str(info.value) and "unknown_class" in str(info.value)
+
+
+def test_voc_object_without_bndbox_and_a_split_list_naming_no_xml(voc):
+    path = voc / "Annotations" / "train_00001.xml"
+    lines = path.read_text().splitlines()
+    start, end = lines.index("    <bndbox>"), lines.index("    </bndbox>")
+    object_line = 1 + next(i for i in range(start, -1, -1) if lines[i] == "  <object>")
+    path.write_text("\n".join(lines[:start] + lines[end + 1 :]) + "\n")
+    listing = voc / "ImageSets" / "Main" / "train.txt"
+    listing.write_text(listing.read_text() + "train_09999\n")
+    dataset, message = load_warned(voc)
+    assert len(dataset) == 3 and "bad_columns" in message and f"{path}:{object_line}: object 1: has no <bndbox>" in message
+    assert f"{listing}:5: no annotation file train_09999.xml for id 'train_09999'" in message and "bad_label_file" in message
 
 
 def test_voc_non_numeric_bndbox_skips_the_image(voc):
