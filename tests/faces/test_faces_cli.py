@@ -21,6 +21,16 @@ def files(tmp_path, astronaut, facenet_file):
     return {"photo": photo, "cup": cup, "db": tmp_path / "people.db", "weights": facenet_file, "dir": tmp_path}
 
 
+def names(db) -> list[str]:
+    with Gallery(db) as gallery:
+        return gallery.names()
+
+
+def people(db) -> list:
+    with Gallery(db) as gallery:
+        return gallery.identities()
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
@@ -57,14 +67,14 @@ def test_enroll_verify_identify_manage(files, capsys):
     assert json.loads(out) == []
     code, out, _ = run(capsys, "faces", "import", str(export), "--db", db)
     assert code == 0 and "imported 1 people" in out
-    assert Gallery(files["db"]).names() == ["Eileen"]
+    assert names(files["db"]) == ["Eileen"]
 
 
 def test_errors_are_one_line_and_change_nothing(files, capsys):
     db, weights, photo = str(files["db"]), str(files["weights"]), str(files["photo"])
     model = ["--db", db, "--weights", weights, "--device", "cpu"]
     assert run(capsys, "faces", "enroll", "Eileen", photo, *model)[0] == 0
-    before = Gallery(files["db"]).identities()
+    before = people(files["db"])
     cases = [
         (["faces", "enroll", "bad\tname", photo, *model], "invalid name"),
         (["faces", "enroll", "Cup", str(files["cup"]), *model], "cannot enrol 'Cup': no usable face"),
@@ -79,7 +89,7 @@ def test_errors_are_one_line_and_change_nothing(files, capsys):
         code, out, err = run(capsys, *argv)
         assert code == 1 and message in err, (argv, err)
         assert err.startswith("detectkit faces: error:")
-    assert Gallery(files["db"]).identities() == before
+    assert people(files["db"]) == before
     text = files["dir"] / "notes.db"
     text.write_text("not a gallery")
     code, _, err = run(capsys, "faces", "list", "--db", str(text))
@@ -95,7 +105,7 @@ def test_errors_are_one_line_and_change_nothing(files, capsys):
     code, _, err = run(capsys, "faces", "import", photo, "--db", str(fresh))
     assert code == 1 and "neither a gallery database" in err and not fresh.exists()
     code, _, err = run(capsys, "faces", "export", db, "--db", db)
-    assert code == 1 and "this gallery's own file" in err and Gallery(files["db"]).identities() == before
+    assert code == 1 and "this gallery's own file" in err and people(files["db"]) == before
 
 
 def test_calibrate_command(files, capsys, tmp_path):
