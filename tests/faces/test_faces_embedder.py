@@ -122,6 +122,8 @@ def test_known_names_resolve_offline_through_weights_folders(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WeightsNotFoundError, match="20180402-114759-vggface2.pt"):
         FaceEmbedder("facenet-vggface2", device="cpu")
+    with pytest.raises(WeightsNotFoundError, match="20180408-102900-casia-webface.pt"):
+        FaceEmbedder("casia-webface", device="cpu")  # the other published weights, by their short name
     published = tmp_path / "20180402-114759-vggface2.pt"
     published.write_bytes(facenet_file.read_bytes())
     named = FaceEmbedder("vggface2", device="cpu")
