@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import DatasetError
-from .datasets import DataSpec, DetectionDataset, _read, list_splits, load_dataset, load_splits
+from .datasets import DataSpec, DetectionDataset, _read, list_splits, load_dataset
 from .formats._common import ImagesMode
 from .validate import ValidationReport
 
@@ -81,7 +81,8 @@ def convert(
         to: ``"yolo"``, ``"coco"`` or ``"voc"``.
         out_dir: where to write (made if needed).
         images: ``"symlink"`` (default), ``"copy"`` or ``"hardlink"``: how images get into ``out_dir``.
-        val_fraction: when ``src`` has no val split, make one of this share (reproducible with ``seed``).
+        val_fraction: when ``src`` has no val split, make one of this share of its train split
+            (reproducible with ``seed``, as :func:`~detectkit.training.datasets.load_splits` does); other splits are kept.
         seed: seed for that split.
         overwrite: replace files that differ, and remove stale ones, in folders detectkit made before
             (see :func:`write_dataset`); never in other folders.
@@ -95,16 +96,17 @@ def convert(
     Example:
         >>> # convert("voc_data/", "yolo", "yolo_data/", val_fraction=0.2)
     """
-    available = list_splits(src)
-    if val_fraction is not None and "val" not in available:
-        train, val = load_splits(src, val_fraction=val_fraction, seed=seed)
-        parts = {"train": train, "val": val}
-    else:
-        parts = {split: _read(src, split, None) for split in available}  # all read before anything is written
-        report = ValidationReport()
-        for part in parts.values():
-            report.extend(part.report)
-        report.raise_or_warn(str(src))  # one summary for every split
+    from .split import split_dataset
+
+    parts = {split: _read(src, split, None) for split in list_splits(src)}  # all read before anything is written
+    report = ValidationReport()
+    for part in parts.values():
+        report.extend(part.report)
+    report.raise_or_warn(str(src))  # one summary for every split
+    if val_fraction is not None and "val" not in parts:
+        if "train" not in parts:
+            raise DatasetError(f"{src}: has no 'train' split to take a val split from (splits: {', '.join(parts)})")
+        parts["train"], parts["val"] = split_dataset(parts["train"], val_fraction, seed)  # the other splits stay
     result = Path(out_dir)
     for split, dataset in parts.items():
         result = write_dataset(dataset, to, out_dir, split=split, images=images, overwrite=overwrite)

@@ -207,6 +207,17 @@ def test_load_splits_uses_own_val_else_splits_reproducibly(tmp_path, sources):
     assert [s.image_path for s in first[1]] == [s.image_path for s in second[1]]
 
 
+def test_convert_with_val_fraction_splits_train_and_keeps_the_other_splits(tmp_path):
+    src = make_shapes_dataset(tmp_path / "voc", n_train=10, n_val=3, imgsz=64, format="voc", seed=4)
+    sets = src / "ImageSets" / "Main"
+    (sets / "val.txt").rename(sets / "test.txt")  # train and test, no val
+    out = convert(src, "yolo", tmp_path / "yolo", val_fraction=0.2, seed=5)
+    assert list_splits(out) == ["train", "val", "test"]
+    train, val = split_dataset(load_dataset(src, "train"), 0.2, seed=5)  # the same split as load_splits makes
+    for split, expected in (("train", train), ("val", val), ("test", load_dataset(src, "test"))):
+        assert_same_boxes(load_dataset(out, split), expected)
+
+
 # --------------------------------------------------------------------------- writing for ultralytics
 def test_to_ultralytics_yaml_is_read_by_ultralytics_with_the_same_boxes(sources, tmp_path):
     from detectkit._ultralytics_env import import_ultralytics
