@@ -732,7 +732,8 @@ class Gallery:
             owners = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), model.dim)
             names = {int(r[0]): r[1] for r in rows}
-            index = make_index(self.index_kind, vectors.astype(np.float32), owners, **self.index_options)
+            # a read-only view of the joined blobs, not another copy (1M x 512 would be 2 GB more)
+            index = make_index(self.index_kind, vectors.astype(np.float32, copy=False), owners, **self.index_options)
             cached = _Cached(version, index, names)
             self._cache = {model: cached}  # one model at a time: the cache never holds stale keys
             return cached
