@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,13 @@ def _figure(width: float, height: float):
     figure = Figure(figsize=(width, height), dpi=110, tight_layout=True)
     FigureCanvasAgg(figure)
     return figure
+
+
+def _save(figure: Any, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
 
 
 def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
@@ -54,10 +61,7 @@ def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
     axes.set_ylim(0, 1.02)
     axes.set_title("Precision-recall (IoU 0.5)")
     axes.legend(loc="lower left", fontsize=7)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return _save(figure, path)
 
 
 def plot_per_class_ap(report: "EvalReport", path: str | os.PathLike) -> Path:
@@ -78,7 +82,4 @@ def plot_per_class_ap(report: "EvalReport", path: str | os.PathLike) -> Path:
     axes.set_xlabel("AP")
     axes.set_title(f"Per-class AP (mAP@0.5 {report.map50:.3f}, mAP@0.5:0.95 {report.map:.3f})")
     axes.legend(loc="lower right", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return _save(figure, path)
