@@ -141,7 +141,10 @@ class ByteTracker:
         self._names = dict(detections.names) or self._names
         keys = detections.class_id if self.per_class else np.zeros(len(detections), np.int64)
         ids = np.full(len(detections), -1, np.int64)
-        for key in set(self._trackers) | {int(k) for k in keys}:  # every tracker steps, so lost tracks age
+        # Every tracker that follows something steps, so lost tracks age; one with no track left and
+        # no box now has nothing to do (a class seen once would otherwise cost ~0.1 ms a frame for ever).
+        busy = {key for key, tracker in self._trackers.items() if tracker.tracked_stracks or tracker.lost_stracks}
+        for key in busy | {int(k) for k in keys}:
             index = np.flatnonzero(keys == key)
             boxes = _Boxes(
                 detections.xyxy[index].astype(np.float32),

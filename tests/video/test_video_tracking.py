@@ -70,3 +70,16 @@ def test_a_new_frame_size_starts_over_and_memory_stays_flat():
         x = (t * 37) % 500
         tracker.update(Detections(np.array([[x, 10, x + 20, 40]]), [0.9], [0], NAMES, image_shape=(240, 320)))
     assert len(tracker._global) < 20
+
+
+def test_a_class_that_left_is_no_longer_stepped():
+    tracker = ByteTracker(track_buffer=2)
+    tracker.update(frame([[0, 0, 50, 50]], classes=[1]))  # a car, once
+    for _ in range(10):
+        tracker.update(frame([[100, 100, 160, 220]]))  # then people only
+    car = tracker._trackers[1]
+    assert car.tracked_stracks == [] and car.lost_stracks == []  # the car's track has been removed
+    steps = car.frame_id
+    ids = [tracker.update(frame([[100, 100, 160, 220]])).tracker_id.tolist() for _ in range(5)]
+    assert car.frame_id == steps and ids == [[2]] * 5
+    assert tracker.update(frame([[300, 300, 360, 340]], classes=[1])).tracker_id.tolist() == [-1]  # a new car: confirmed next frame
