@@ -260,6 +260,18 @@ def test_coco_unknown_category_and_unknown_image_are_fatal(coco):
     assert "unknown_image" in message and "image_id 999 is not in 'images'" in message
 
 
+@pytest.mark.parametrize(
+    "categories, detail",
+    [([{"name": "circle"}], "needs a whole-number 'id'"), ([{"id": "one", "name": "circle"}], "needs a whole-number 'id'"),
+     ([{"id": 1, "name": "circle"}, {"id": 1, "name": "square"}], "category id 1 is listed twice ('circle', 'square')")],
+)
+def test_coco_broken_category_table_is_an_error_naming_the_json(coco, categories, detail):
+    path = edit_coco(coco, lambda data: data.update(categories=categories))
+    with pytest.raises(DatasetError) as info:
+        load_dataset(coco)
+    assert str(info.value).startswith(f"{path}: ") and detail in str(info.value)
+
+
 def test_coco_bbox_of_wrong_length_skips_the_image(coco):
     edit_coco(coco, lambda data: data["annotations"][0].update(bbox=[1, 2, 3]))
     dataset, message = load_warned(coco)

@@ -129,6 +129,22 @@ def _image_dir(json_path: Path, file_names: list[str]) -> Path:
     return best
 
 
+def _categories(entries: list, json_path: Path) -> list[tuple[int, str]]:
+    """``(id, name)`` of each category, by id; DatasetError naming the json for a broken class table."""
+    table: dict[int, str] = {}
+    for entry in entries:
+        try:
+            cat_id = int(entry["id"])
+        except (TypeError, KeyError, ValueError):
+            raise DatasetError(f"{json_path}: category {entry!r} needs a whole-number 'id'") from None
+        if cat_id != entry["id"]:
+            raise DatasetError(f"{json_path}: category {entry!r}: 'id' must be a whole number")
+        if cat_id in table:
+            raise DatasetError(f"{json_path}: category id {cat_id} is listed twice ({table[cat_id]!r}, {entry.get('name')!r})")
+        table[cat_id] = str(entry.get("name", cat_id))
+    return sorted(table.items())
+
+
 def read(
     path: Path,
     split: str,
@@ -146,9 +162,9 @@ def read(
         raise DatasetError(f"{path}: no COCO json for split '{split}'")
     data = load_json(json_path)
     report = ValidationReport()
-    categories = sorted(data["categories"], key=lambda c: int(c["id"]))
-    cat_index = {int(c["id"]): i for i, c in enumerate(categories)}
-    class_names = [str(c.get("name", c["id"])) for c in categories]
+    categories = _categories(data["categories"], json_path)
+    cat_index = {cat_id: i for i, (cat_id, _) in enumerate(categories)}
+    class_names = [name for _, name in categories]
     images = data["images"]
     folder = Path(image_dir) if image_dir is not None else _image_dir(json_path, [str(i.get("file_name", "")) for i in images])
     raws: dict[Any, RawImage] = {}
@@ -156,7 +172,10 @@ def read(
     for entry in images:
         if "id" not in entry or "file_name" not in entry:
             raise DatasetError(f"{json_path}: image entry {entry!r} needs 'id' and 'file_name'")
-        size = (int(entry.get("width") or 0), int(entry.get("height") or 0))
+        try:
+            size: tuple[int, int] | None = (int(entry.get("width") or 0), int(entry.get("height") or 0))
+        except (TypeError, ValueError):
+            size = None  # not numbers: the file's own size is used (and checked)
         raw = RawImage(image_path=folder / str(entry["file_name"]), label_path=json_path, size=size)
         if entry["id"] in raws:
             report.add("duplicate_image", json_path, None, f"image id {entry['id']} is listed twice")
