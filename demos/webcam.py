@@ -21,6 +21,7 @@ from pathlib import Path
 
 
 def main() -> int:
+    """Parse the options, then run the live demo (or the built-in clip); returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--camera", type=int, default=0, help="webcam index (default 0)")
     parser.add_argument("--model", default="auto", help="detector weights (default: a local COCO YOLO, else yolo11n.pt)")

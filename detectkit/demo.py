@@ -128,6 +128,9 @@ def auto_model(log: Callable[[str], None] = print) -> str | None:
 
     Returns the path of the weights, or ``None`` after saying (through ``log``) why none
     could be had and how to provide one.
+
+    Example:
+        >>> # auto_model()  -> '/data/weights/yolov8n_int8.onnx' with DETECTKIT_WEIGHTS=/data/weights
     """
     from .weights import resolve_weights
 
@@ -323,6 +326,9 @@ def run_live_demo(
     ``gallery`` defaults to ``$DETECTKIT_GALLERY`` or ``faces.db`` when that file exists
     (enrol people with ``detectkit faces enroll NAME photo.jpg``); without one, faces
     are shown as unknown.
+
+    Example:
+        >>> # report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
     """
     from .detection import Detector
     from .video.pipeline import Pipeline
@@ -350,7 +356,11 @@ def run_live_demo(
 
 
 def default_out_dir() -> Path:
-    """``demo-output`` in the current folder, or a temporary folder when that is not writable."""
+    """``demo-output`` in the current folder, or a temporary folder when that is not writable.
+
+    Example:
+        >>> # default_out_dir()  -> PosixPath('demo-output')
+    """
     here = Path("demo-output")
     try:
         here.mkdir(exist_ok=True)

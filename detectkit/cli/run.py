@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .options import add_model_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..detection import Detector
+    from ..faces import FaceRecognizer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,8 +60,14 @@ def _say(message: str) -> None:
     print(f"detectkit run: {message}", file=sys.stderr, flush=True)
 
 
-def make_detector(args: argparse.Namespace):
-    """The Detector the options ask for, or ``None`` for ``--model none``."""
+def make_detector(args: argparse.Namespace) -> "Detector | None":
+    """The Detector the options ask for, or ``None`` for ``--model none``.
+
+    Example:
+        >>> from detectkit.cli import build_parser
+        >>> make_detector(build_parser().parse_args(["run", "0", "--model", "none"])) is None
+        True
+    """
     from ..errors import WeightsNotFoundError
     from .options import detector_from_args
 
@@ -74,11 +85,14 @@ def make_detector(args: argparse.Namespace):
     return detector_from_args(args)
 
 
-def make_recognizer(args: argparse.Namespace):
+def make_recognizer(args: argparse.Namespace) -> "FaceRecognizer":
     """A FaceRecognizer over the ``--faces`` gallery (the face module's errors say what is missing).
 
     Raises:
         GalleryError: the gallery file does not exist (it would be empty: everyone unknown).
+
+    Example:
+        >>> # make_recognizer(build_parser().parse_args(["run", "0", "--faces", "faces.db"])).gallery
     """
     from ..errors import GalleryError
     from ..faces import FaceRecognizer

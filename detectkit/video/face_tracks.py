@@ -126,6 +126,7 @@ class FaceTrackIdentity:
 
     @property
     def threshold(self) -> float:
+        """The recogniser's similarity threshold (0.5 when it has none): weak matches are near it."""
         return float(getattr(self.recognizer, "threshold", 0.5))
 
     def _due(self, track_id: int) -> bool:

@@ -609,6 +609,7 @@ class FrameReader:
         )
 
     def start(self) -> None:
+        """Start reading (in the thread)."""
         self.thread.start()
 
     def stop(self) -> None:

@@ -83,6 +83,7 @@ class StageTime:
 
     @property
     def ms_per_frame(self) -> float:
+        """Milliseconds per frame (NaN before the first frame)."""
         return 1000.0 * self.seconds / self.frames if self.frames else float("nan")
 
 
