@@ -113,11 +113,18 @@ def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
         result = [str(n) for n in names]
     else:
         raise DatasetError(f"{path}: 'names' must be a list or a mapping id -> name")
-    if nc is not None and int(nc) != len(result):
+    if nc is not None and not _whole(nc, len(result)):
         raise DatasetError(f"{path}: 'nc: {nc}' but {len(result)} names")
     if not result:
         raise DatasetError(f"{path}: 'names' is empty")
     return result
+
+
+def _whole(value: Any, expected: int) -> bool:
+    try:
+        return int(value) == expected
+    except (TypeError, ValueError):
+        return False
 
 
 def yaml_root(data: dict[str, Any], path: Path) -> Path:
