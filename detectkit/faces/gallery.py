@@ -142,6 +142,10 @@ class Identity:
         }
 
 
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Direction marks, embeddings, overrides and isolates: they reorder how a name is displayed."""
+
+
 def validate_name(name: Any) -> str:
     """A clean identity name, or a :class:`GalleryError` saying what is wrong with it.
 
@@ -165,7 +169,7 @@ def validate_name(name: Any) -> str:
     if len(clean) > MAX_NAME_LENGTH:
         raise GalleryError(f"invalid name {clean[:20]!r}...: {len(clean)} characters, at most {MAX_NAME_LENGTH}")
     for char in clean:
-        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in "\u200e\u200f\u202a\u202b\u202c\u202d\u202e":
+        if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
             raise GalleryError(f"invalid name {name!r}: contains control character U+{ord(char):04X}")
     return clean
 

@@ -106,7 +106,7 @@ def test_names_are_validated():
     assert validate_name("Ana\u0301") == "An\u00e1"  # NFC
     for bad, why in [
         ("", "empty"), ("   ", "empty"), ("a" * (MAX_NAME_LENGTH + 1), "at most 128"), ("a\nb", "U\\+000A"),
-        ("tab\there", "U\\+0009"), ("esc\x1b[31m", "U\\+001B"), ("rtl\u202eoverride", "U\\+202E"), (None, "string"),
+        ("tab\there", "U\\+0009"), ("esc\x1b[31m", "U\\+001B"), ("rtl\u202eoverride", "U\\+202E"), ("iso\u2067late", "U\\+2067"), (None, "string"),
     ]:
         with pytest.raises(GalleryError, match=why):
             validate_name(bad)
