@@ -1,6 +1,6 @@
 """Faces on video: identity per track (embed a face once, re-check now and then, vote) vs per frame.
 
-    python benchmarks/video_faces.py [--frames 40] [--weights facenet-vggface2|PATH] [--min-face 20] [--scale 1.0]
+    python benchmarks/video_faces.py [--frames 40] [--rounds 3] [--weights facenet-vggface2|PATH] [--min-face 20] [--scale 1.0]
 
 The first ``--frames`` frames of ``facenet_pytorch_video.mp4`` (1920x1080, many faces), decoded
 in memory first, go through the pipeline (file mode, batch 1) twice with the same recogniser:
@@ -10,7 +10,10 @@ MTCNN detection + FaceNet embeddings + a gallery holding the faces of frame 0 as
 * per track: faces tracked (ByteTrack) and embedded when new, every 30 frames, or every 5 while weak;
   with faces detected on every frame, and on every 2nd / 3rd frame (tracks coast in between).
 
-Also timed: MTCNN detection alone (the floor both share). Without the pretrained FaceNet weights
+Also timed: MTCNN detection alone (the floor both share). The contenders run in ``--rounds``
+interleaved rounds (who goes first rotates); the speed-up is the median over rounds of the per-frame
+time over the contender's time in the same round, so a load change on a shared machine hits both
+sides of a ratio alike. Without the pretrained FaceNet weights
 (``facenet-vggface2`` cannot be downloaded on the benchmark machine) a seeded random FaceNet is
 used: throughput is the same, but names mean nothing, so label agreement is printed only with
 real weights.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -84,6 +88,7 @@ def run(frames, recognizer, identity: str, detect_every: int = 1):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--weights", default="facenet-vggface2", help="FaceNet weights; random ones when absent")
     parser.add_argument("--min-face", type=int, default=20, help="MTCNN smallest face, pixels")
     parser.add_argument("--scale", type=float, default=1.0, help="resize frames first (0.5: 960x540)")
@@ -104,35 +109,49 @@ def main() -> None:
 
     recognizer.detect(frames[:1])  # warm up
     # every contender runs through the pipeline, so all run in its worker thread alike
-    found, detect_s, _ = run(frames, recognizer, "none")
-    faces = sum(len(r.faces) for r in found)
-    per_frame, frame_s, _ = run(frames, recognizer, "frame")
-    runs = {every: run(frames, recognizer, "track", every) for every in args.detect_every}
+    contenders = [("none", 1), ("frame", 1)] + [("track", every) for every in args.detect_every]
+    seconds: dict[tuple[str, int], list[float]] = {c: [] for c in contenders}
+    last: dict[tuple[str, int], tuple] = {}
+    for r in range(args.rounds):
+        for c in contenders[r % len(contenders):] + contenders[: r % len(contenders)]:
+            results, elapsed, pipeline = run(frames, recognizer, *c)
+            seconds[c].append(elapsed)
+            last[c] = (results, pipeline)
+    faces = sum(len(r.faces) for r in last[("none", 1)][0])
+    per_frame = last[("frame", 1)][0]
+    frame_s = seconds[("frame", 1)]
+
+    def speedup(c: tuple[str, int]) -> list[float]:
+        return [f / t for f, t in zip(frame_s, seconds[c])]  # same round: same load on both sides
 
     n = len(frames)
     h, w = frames[0].shape[:2]
     print(f"machine: {machine()}")
     print(f"{n} frames of {CLIP.name} at {w}x{h}, {faces} faces ({faces / n:.1f} per frame), MTCNN min face {args.min_face} px, "
-          f"FaceNet {'pretrained ' + str(args.weights) if real else 'seeded random weights'}, batch 1, CPU\n")
-    rows = [
-        ["MTCNN detection only, every frame", f"{n / detect_s:.2f}", f"{1000 * detect_s / n:.0f}", "-", "-", f"{frame_s / detect_s:.2f}"],
-        ["identity per frame", f"{n / frame_s:.2f}", f"{1000 * frame_s / n:.0f}", str(n), str(faces), "1.00"],
-    ]
-    for every, (_, track_s, pipeline) in runs.items():
-        tracks = pipeline.stages[0].tracks
-        detected = len(range(0, n, every))
-        rows.append([f"identity per track, faces detected every {every}", f"{n / track_s:.2f}", f"{1000 * track_s / n:.0f}",
-                     str(detected), str(tracks.embedded), f"{frame_s / track_s:.2f}"])
-    print(table(["mode", "FPS", "ms/frame", "frames detected", "faces embedded", "speed-up vs per frame"], rows))
-    print(f"\nFaceNet + gallery per frame (per-frame time minus detection): {1000 * (frame_s - detect_s) / n:.0f} ms")
-    per_track = runs[min(runs)][0]
+          f"FaceNet {'pretrained ' + str(args.weights) if real else 'seeded random weights'}, batch 1, CPU, "
+          f"{args.rounds} interleaved rounds (medians)\n")
+    rows = []
+    for c in contenders:
+        identity, every = c
+        med = statistics.median(seconds[c])
+        name = {"none": "MTCNN detection only, every frame", "frame": "identity per frame"}.get(
+            identity, f"identity per track, faces detected every {every}")
+        embedded = {"none": "-", "frame": str(faces)}.get(identity) or str(last[c][1].stages[0].tracks.embedded)
+        detected = str(len(range(0, n, every))) if identity != "none" else "-"
+        ratios = speedup(c)
+        rows.append([name, f"{n / med:.2f}", f"{1000 * med / n:.0f}", detected, embedded,
+                     f"{statistics.median(ratios):.2f}", " ".join(f"{v:.2f}" for v in ratios)])
+    print(table(["mode", "FPS", "ms/frame", "frames detected", "faces embedded", "speed-up vs per frame", "per round"], rows))
+    detect_s = statistics.median(seconds[("none", 1)])
+    print(f"\nFaceNet + gallery per frame (per-frame time minus detection): {1000 * (statistics.median(frame_s) - detect_s) / n:.0f} ms")
+    per_track = last[("track", min(args.detect_every))][0]
     if real:
         same = total = 0
         for a, b in zip(per_frame, per_track):
             for x, y in zip(a.faces.identity, b.faces.identity):
                 total += 1
                 same += x == y
-        print(f"label agreement, per track (detected every {min(runs)}) vs per frame: {same}/{total} = {same / max(1, total):.3f}")
+        print(f"label agreement, per track (detected every {min(args.detect_every)}) vs per frame: {same}/{total} = {same / max(1, total):.3f}")
     else:
         print("label agreement: not measured (random FaceNet weights: names are meaningless)")
 
