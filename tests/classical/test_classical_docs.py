@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import pytest
+from doc_examples import check_docstring_examples
 
 MODULES = [
     "detectkit.classical",
@@ -23,8 +21,4 @@ MODULES = [
 
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples(module_name: str) -> None:
-    module = importlib.import_module(module_name)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder().find(module, module_name):
-        result = runner.run(test, out=lambda text: None)
-        assert result.failed == 0, f"{test.name}: {result.failed} of {result.attempted} examples fail"
+    check_docstring_examples(module_name)
