@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--show", action="store_true", help="show a window (q or Esc quits)")
     parser.add_argument("--save", type=Path, default=None, metavar="OUT.mp4", help="write the annotated video here")
     parser.add_argument("--json", dest="json_path", default=None, metavar="OUT.jsonl", help="write per-frame JSON lines ('-': stdout)")
-    parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: 8 on CUDA, 1 on CPU)")
+    parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: file mode 8 on CUDA, 1 on CPU; live mode 1)")
     parser.add_argument("--mode", choices=("auto", "live", "file"), default="auto",
                         help="live: newest frames only; file: every frame in order (default: live for cameras and streams)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")

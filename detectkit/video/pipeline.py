@@ -239,7 +239,8 @@ class Pipeline:
         detector: a :class:`~detectkit.Detector`, or a model name/path to make one (``None``: no objects).
         faces: a :class:`detectkit.FaceRecognizer`, or a gallery path to make one (``None``: no faces).
         track: ``True`` (or a :class:`~detectkit.video.tracking.TrackerConfig`) to give objects track ids.
-        batch_size: frames per model call (default :func:`default_batch_size`).
+        batch_size: frames per model call (default: 1 in live mode, where a batch would be made of
+            frames older than the newest; :func:`default_batch_size` in file mode).
         mode: ``"live"`` (newest frames only, drops counted, lost sources reconnected),
             ``"file"`` (every frame, in order), or ``"auto"``: live for webcams and streams.
         stages: more stages, run after the built-in ones: callables taking the list of
@@ -292,7 +293,8 @@ class Pipeline:
             faces = _recognizer_from_gallery(faces)
         self.detector = detector
         self.recognizer = faces
-        self.batch_size = int(batch_size or default_batch_size(detector))
+        # live: one frame, the newest, at a time (a batch of n would show frames up to n-1 camera periods old)
+        self.batch_size = int(batch_size or (1 if self.mode == "live" else default_batch_size(detector)))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         self.stages: list[Any] = []

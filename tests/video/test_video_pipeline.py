@@ -173,6 +173,14 @@ def test_latency_runs_from_capture_to_the_sinks_drawing_included(tmp_path, no_th
     )
 
 
+def test_live_mode_takes_one_newest_frame_at_a_time_unless_asked():
+    batching = SquareDetector()
+    batching.batch_size = 8  # what a Detector on CUDA says
+    assert Pipeline(FakeCamera(), detector=batching, mode="live").batch_size == 1
+    assert Pipeline(FakeCamera(), detector=batching, mode="live", batch_size=4).batch_size == 4
+    assert Pipeline([synthetic_frame(0)], detector=batching).batch_size == 8
+
+
 def test_live_camera_that_disconnects_and_comes_back(no_thread_leaks):
     messages: list[str] = []
     camera = FakeCamera(fps=100.0, outages=[(30, 0.6)], limit=80)
