@@ -65,7 +65,12 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--yolo", default="yolov8n.pt", help="YOLO weights to start from when present")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch (and onnxruntime) CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: Penn-Fudan not found (the shared data beside the repository)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -83,6 +88,10 @@ def main() -> None:
         else:
             model, note = TV, _tv_source()
             options = dict(batch=4, lr=0.02, builder_kwargs=dict(box_batch_size_per_image=128))
+            if frozen and note.startswith("random"):
+                print(f"{name}: skipped: with random weights torchvision freezes nothing (same run as tv-full)")
+                rows.append((name, note + "; nothing to freeze", 0, float("nan"), 0.0, float("nan"), float("nan")))
+                continue
         began = time.perf_counter()
         run = finetune(
             model, args.data, epochs=1000, imgsz=args.imgsz, device="cpu", seed=0, patience=None, out=out / name,

@@ -72,7 +72,12 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=160)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch (and onnxruntime) CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     device = torch.device("cpu")
     folder = Path(tempfile.mkdtemp(prefix="loop-overhead-"))

@@ -137,8 +137,12 @@ class OnnxTorchvisionBackend:
         self.builder = meta.get("builder", "")
         self.quantization = meta.get("quantization", "none")
         self.device = device
+        import torch
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # one thread setting for both runtimes
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), providers=_providers(device))
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=_providers(device))
         except Exception as exc:
             raise WeightsFormatError(f"{self.path}: onnxruntime could not load it ({type(exc).__name__}: {exc})") from exc
         self.input_name = self.session.get_inputs()[0].name

@@ -12,7 +12,9 @@
   :mod:`detectkit.detection.onnx_backend`), which is how ``Detector`` recognises the file.
   ``int8=True`` adds onnxruntime's dynamic int8 quantisation of the fully connected layers
   (``MatMul``/``Gemm``: Faster R-CNN's box head; no calibration data needed), written beside
-  the float file as ``*_int8.onnx``.
+  the float file as ``*_int8.onnx``. One difference from the PyTorch model: the graph keeps every
+  region proposal (``rpn_score_thresh=0``; the mobilenet-320 builders drop proposals scored below
+  0.05, which a traced graph cannot follow), so it can return a few more low-score boxes.
 
 Example:
     >>> # from detectkit import export, Detector
@@ -100,6 +102,11 @@ def export_torchvision_onnx(
     size = int(size or max(getattr(transform, "fixed_size", None) or (transform.max_size,)))
     holder = getattr(net, "roi_heads", net)
     holder.score_thresh, holder.nms_thresh, holder.detections_per_img = EXPORT_SCORE_THRESH, nms_iou, max_det
+    rpn_thresh = float(getattr(getattr(net, "rpn", None), "score_thresh", 0.0) or 0.0)
+    if rpn_thresh:
+        # a proposal score threshold (the mobilenet-320 builders' 0.05) makes the traced graph fail on images
+        # where it drops proposals (a Reshape fixed at trace time); the graph keeps them all, as the other builders do
+        net.rpn.score_thresh = 0.0
     if out is None:
         base = Path(os.fspath(model))
         out = base.with_suffix(".onnx") if base.is_file() else Path(f"{base.name}.onnx")
@@ -122,6 +129,7 @@ def export_torchvision_onnx(
             "max_size": str(transform.max_size), "fixed_size": ",".join(map(str, getattr(transform, "fixed_size", None) or ())),
             "score_thresh": str(EXPORT_SCORE_THRESH),
             "nms_iou": str(nms_iou), "max_det": str(max_det), "quantization": "none", "source": str(backend.source),
+            "rpn_score_thresh": f"0 (PyTorch model: {rpn_thresh})",
         })
         os.replace(tmp, out)
     finally:
@@ -195,6 +203,8 @@ def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, da
             written = Path(yolo.export(**args))
         except Exception as exc:
             raise ModelError(f"ultralytics could not export {model} to ONNX ({type(exc).__name__}: {exc})") from exc
+    if out is not None and int8:
+        out = out.with_name(f"{out.stem}_int8.onnx")  # as for torchvision: the float file's name + _int8
     if out is not None and written.resolve() != out.resolve():
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(written), out)
@@ -220,7 +230,8 @@ def export(
         format: ``"onnx"``.
         imgsz: YOLO: the fixed square input size; torchvision: the longest side the graph resizes to
             (default: the model's training size).
-        int8: also quantise to int8 (see the module docstring); returns the int8 file.
+        int8: quantise to int8 (see the module docstring); returns the int8 file, named like the float one
+            with ``_int8`` added (torchvision writes both).
         out: output path (default: beside the model file, same name, ``.onnx``).
         opset: ONNX opset (default: 17 for torchvision, ultralytics' choice for YOLO).
         data: YOLO int8 only: the calibration dataset.

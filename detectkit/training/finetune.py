@@ -112,6 +112,8 @@ def finetune(
         out: the run folder; a new ``out2``, ``out3``... when ``out`` already holds a run (never overwritten).
         seed: seeds training and the train/val split; same seed, data and settings repeat a CPU run.
         resume: ``True`` continues the run in ``out`` from ``weights/last.pt``; or a path to a ``last.pt``.
+            The run keeps its own image size, batch, learning rate, optimizer, schedule, seed and
+            augmentation; torchvision runs may be given more ``epochs`` (YOLO keeps its own).
         patience: stop after this many epochs without a better validation fitness (``None``/0: never).
         optimizer: ``"sgd"``, ``"adamw"`` or ``"auto"`` (torchvision: SGD; YOLO: ultralytics' choice).
         schedule: torchvision: ``"cosine"``, ``"step"`` or ``"constant"`` after a linear warm-up;

@@ -110,3 +110,4 @@ def test_cli_export_and_clear_errors(checkpoint, tmp_path, capsys):
     with pytest.raises(WeightsFormatError, match="broken.onnx"):
         OnnxTorchvisionBackend(broken, torch.device("cpu"))
     assert main(["export", "--model", str(tmp_path / "missing.pt")]) == 1
+

@@ -200,3 +200,15 @@ def test_coco_weights_fine_tune_with_the_backbone_frozen(tmp_path, monkeypatch):
     assert not torch.equal(ckpt.state_dict[head], original[head])  # trained
     assert ckpt.state_dict["roi_heads.box_predictor.cls_score.weight"].shape[0] == 3  # background + 2 classes
     assert Detector(run.last, device="cpu").names == {0: "circle", 1: "square"}
+
+
+def test_cli_train_writes_a_run(tiny, tmp_path, capsys):
+    from detectkit.cli import main
+
+    code = main(["train", "--model", BUILDER, "--data", str(tiny), "--epochs", "1", "--imgsz", "96", "--batch", "4",
+                 "--weights", "none", "--device", "cpu", "--out", str(tmp_path / "cli"), "--json", str(tmp_path / "h.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and f"best: {tmp_path / 'cli' / 'weights' / 'best.pt'}" in out
+    assert Detector(tmp_path / "cli" / "weights" / "best.pt", device="cpu").names == {0: "circle"}
+    assert main(["train", "--model", BUILDER, "--data", str(tmp_path / "none"), "--weights", "none"]) == 1
+    assert "detectkit train: error:" in capsys.readouterr().err
