@@ -1,6 +1,6 @@
 """Faces on video: identity per track (embed a face once, re-check now and then, vote) vs per frame.
 
-    python benchmarks/video_faces.py [--frames 40] [--rounds 3] [--weights facenet-vggface2|PATH] [--min-face 20] [--scale 1.0]
+    python benchmarks/video_faces.py [--frames 40] [--rounds 3] [--threads N] [--weights facenet-vggface2|PATH] [--min-face 20] [--scale 1.0]
 
 The first ``--frames`` frames of ``facenet_pytorch_video.mp4`` (1920x1080, many faces), decoded
 in memory first, go through the pipeline (file mode, batch 1) twice with the same recogniser:
@@ -89,6 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own); 1 is steadier on a CPU other jobs share")
     parser.add_argument("--weights", default="facenet-vggface2", help="FaceNet weights; random ones when absent")
     parser.add_argument("--min-face", type=int, default=20, help="MTCNN smallest face, pixels")
     parser.add_argument("--scale", type=float, default=1.0, help="resize frames first (0.5: 960x540)")
@@ -98,8 +100,12 @@ def main() -> None:
     if not CLIP.is_file():
         sys.exit(f"needs {CLIP}")
 
+    import torch
+
     from detectkit.faces import FaceDetector, FaceRecognizer
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     frames = frames_of(args.frames, args.scale)
     emb, real = embedder(args.weights)
     recognizer = FaceRecognizer(detector=FaceDetector(min_face_size=args.min_face, device="cpu"), embedder=emb, device="cpu")
@@ -129,7 +135,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"{n} frames of {CLIP.name} at {w}x{h}, {faces} faces ({faces / n:.1f} per frame), MTCNN min face {args.min_face} px, "
           f"FaceNet {'pretrained ' + str(args.weights) if real else 'seeded random weights'}, batch 1, CPU, "
-          f"{args.rounds} interleaved rounds (medians)\n")
+          f"{torch.get_num_threads()} torch threads, {args.rounds} interleaved rounds (medians)\n")
     rows = []
     for c in contenders:
         identity, every = c
