@@ -9,6 +9,10 @@ which, before the first import, sets (unless the user already set them):
 and after it turns ultralytics' anonymous usage events off for this process
 (the ``sync`` setting in the user's settings file is left as the user set it).
 
+ultralytics' ``select_device`` also calls ``torch.set_num_threads(cpu_count - 1)`` for the
+whole process (1 thread on a 2-core machine, which halves every other torch model's speed):
+wrap calls that may select a device in :func:`keep_torch_threads`.
+
 Example:
     >>> ultralytics = import_ultralytics()
     >>> hasattr(ultralytics, "YOLO")
@@ -17,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from types import ModuleType
@@ -48,3 +53,25 @@ def ultralytics_settings() -> Any:
     from ultralytics.utils import SETTINGS
 
     return SETTINGS
+
+
+@contextlib.contextmanager
+def keep_torch_threads():
+    """Undo ultralytics' process-wide ``torch.set_num_threads`` when the block ends.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with keep_torch_threads():
+        ...     torch.set_num_threads(1)
+        >>> torch.get_num_threads() == before
+        True
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

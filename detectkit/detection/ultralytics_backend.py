@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._ultralytics_env import import_ultralytics
+from .._ultralytics_env import import_ultralytics, keep_torch_threads
 from ..detections import Detections
 from ..errors import WeightsFormatError
 from ..weights import resolve_weights
@@ -38,8 +38,9 @@ class UltralyticsBackend:
         text = os.fspath(spec)
         source: str = text if looks_like_yolo_config(text) and not Path(text).is_file() else str(resolve_weights(text, family="ultralytics"))
         try:
-            self.model = ultralytics.YOLO(source, task="detect")
-            names = self.model.names  # exported files are opened here
+            with keep_torch_threads():
+                self.model = ultralytics.YOLO(source, task="detect")
+                names = self.model.names  # exported files are opened here
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
@@ -71,7 +72,8 @@ class UltralyticsBackend:
             kwargs["imgsz"] = imgsz
         if options.classes is not None:
             kwargs["classes"] = list(options.classes)
-        results = self.model.predict(list(images), **kwargs)
+        with keep_torch_threads():  # the first call selects a device, which resets torch's thread count
+            results = self.model.predict(list(images), **kwargs)
         return [Detections.from_ultralytics(r) for r in results]
 
 

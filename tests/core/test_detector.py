@@ -209,3 +209,16 @@ def test_untrained_yolo_from_yaml_and_device_choice(noise):
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
         Detector("yolov8n.yaml", device="cuda")
+
+
+def test_yolo_leaves_torch_thread_count_alone(coco_onnx, noise):
+    """ultralytics' select_device sets torch threads to cpu_count - 1 process-wide; the backend undoes it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        det = Detector(coco_onnx, device="cpu")
+        det(noise)
+        det(noise, imgsz=320)  # a new predictor setup selects the device again
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
