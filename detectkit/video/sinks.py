@@ -90,6 +90,10 @@ class VideoWriterSink(Sink):
     The file is opened at the first frame, with that frame's size and the source's frame
     rate (``fps`` overrides it; 25 when nobody knows). Frames of another size (a camera that
     switched resolution) are letterboxed into the first size and counted in ``resized``.
+    From a live source, where frames are dropped to stay current, a frame is written again
+    until the file's clock catches up with the capture clock (at most ``MAX_FILL_SECONDS`` per
+    gap), so the file plays at the pace the scene happened instead of fast-forward; ``filled``
+    counts those copies. Files (and ``stride``) are written frame for frame.
     ``close()`` finalises the file, so it plays even when the run ended with Ctrl-C.
 
     Args:
@@ -108,11 +112,17 @@ class VideoWriterSink(Sink):
         self.size: tuple[int, int] | None = None
         self.frames = 0
         self.resized = 0
+        self.filled = 0
         self._writer: Any = None
         self._source_fps: float | None = None
+        self._live = False
+        self._t0: float | None = None
+
+    MAX_FILL_SECONDS = 5.0
 
     def open(self, info: "SourceInfo") -> None:
         self._source_fps = info.fps
+        self._live = bool(info.live)
 
     def _start(self, width: int, height: int) -> None:
         import cv2
@@ -133,8 +143,17 @@ class VideoWriterSink(Sink):
         if (image.shape[1], image.shape[0]) != self.size:
             image = letterbox(image, self.size)
             self.resized += 1
-        self._writer.write(image)
-        self.frames += 1
+        copies = 1
+        if self._live:
+            fps = float(self.fps or 25.0)
+            captured = result.frame.timestamp
+            self._t0 = captured if self._t0 is None else self._t0
+            due = int(round((captured - self._t0) * fps)) + 1  # frames the capture clock says exist by now
+            copies = max(1, min(due - self.frames, int(self.MAX_FILL_SECONDS * fps)))
+        for _ in range(copies):
+            self._writer.write(image)
+        self.frames += copies
+        self.filled += copies - 1
         return True
 
     def close(self) -> None:

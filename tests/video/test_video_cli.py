@@ -128,7 +128,8 @@ def test_demo_with_a_webcam_and_a_display_is_live(tmp_path, capsys, monkeypatch)
     assert "frames: 5 processed" in printed and "latency capture->sink" in printed
     assert "not run: face names" in printed  # no FaceNet weights here: faces found, not named
     monkeypatch.undo()  # the real VideoCapture again, to read the saved file
-    assert count_frames(saved) == (5, SIZE)
+    frames, size = count_frames(saved)  # 5 shown; a live file repeats frames to keep the capture clock's pace
+    assert frames >= 5 and size == SIZE
 
 
 @pytest.mark.slow

@@ -111,3 +111,25 @@ def test_window_shows_frames_and_q_stops_the_run(monkeypatch):
     monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
     stats = Pipeline([synthetic_frame(i) for i in range(10)], detector=SquareDetector()).run("window", summary=False)
     assert shown == [(120, 160)] * 3 and stats.frames_processed == 3
+
+
+def test_live_recording_keeps_the_camera_pace_across_dropped_frames(tmp_path):
+    from types import SimpleNamespace
+
+    def write_at(live: bool, times: list[float]) -> VideoWriterSink:
+        sink = VideoWriterSink(tmp_path / f"{live}.avi", fps=10.0)
+        sink.open(SourceInfo("cam", "webcam" if live else "file", live, fps=10.0))
+        for i, t in enumerate(times):
+            sink.write(SimpleNamespace(index=i, frame=SimpleNamespace(timestamp=100.0 + t)), synthetic_frame(i))
+        sink.close()
+        return sink
+
+    live = write_at(True, [0.0, 0.1, 0.4, 0.5, 0.9])  # captured over 0.9 s, frames between were dropped
+    assert (live.frames, live.filled) == (10, 5)  # 10 frames at 10 fps: the scene's own pace
+    assert count_frames(tmp_path / "True.avi") == (10, SIZE)
+    stalled = write_at(True, [0.0, 100.0])  # a long outage fills at most MAX_FILL_SECONDS
+    assert stalled.frames == 1 + int(VideoWriterSink.MAX_FILL_SECONDS * 10)
+    quick = write_at(True, [0.0, 0.01, 0.02])  # frames faster than the fps are each still written once
+    assert (quick.frames, quick.filled) == (3, 0)
+    strided = write_at(False, [0.0, 0.3, 0.6])  # files (and --stride) are written frame for frame
+    assert (strided.frames, strided.filled) == (3, 0)
