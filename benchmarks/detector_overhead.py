@@ -72,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads for both contenders")
     args = parser.parse_args()
 
     import torch
@@ -112,10 +113,11 @@ def main() -> None:
             out = model([F.to_tensor(image[:, :, ::-1].copy())])[0]
         return out["boxes"].numpy()
 
+    torch.set_num_threads(args.threads)  # direct ultralytics set it to cpu_count - 1 process-wide
     rows.append(bench(f"torchvision {builder}", {"direct": direct_tv, "detectkit": lambda im: tv_ours(im).xyxy}, images, args.rounds))
 
     print(f"machine: {machine()}")
-    print(f"{len(images)} images x {args.rounds} rounds; median ms per image\n")
+    print(f"{len(images)} images x {args.rounds} rounds, {args.threads} torch threads; median ms per image\n")
     print(table(["model", "direct ms", "detectkit ms", "ratio", "boxes agree"], rows))
 
 
