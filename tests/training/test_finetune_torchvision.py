@@ -167,6 +167,13 @@ def test_an_earlier_run_is_never_overwritten(tiny, straight):
     assert straight.last.read_bytes() == before
 
 
+def test_early_stopping_and_time_budget_end_the_run(tiny, tmp_path):
+    still = _tiny_run(tiny, tmp_path / "still", epochs=5, patience=1, lr=0.0)  # nothing learns: no epoch is better
+    assert [row["epoch"] for row in still.history] == [1, 2] and still.stopped_early and still.best_epoch == 1
+    quick = _tiny_run(tiny, tmp_path / "quick", epochs=5, time_budget=1e-3)  # the budget fits one epoch
+    assert [row["epoch"] for row in quick.history] == [1] and not quick.stopped_early
+
+
 def test_bad_requests_say_what_is_wrong(tiny, tmp_path):
     with pytest.raises(WeightsNotFoundError, match="no checkpoint to resume from"):
         _tiny_run(tiny, tmp_path / "nothing", resume=True)
