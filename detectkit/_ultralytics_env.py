@@ -57,7 +57,12 @@ def ultralytics_settings() -> Any:
 
 @contextlib.contextmanager
 def keep_torch_threads():
-    """Undo ultralytics' process-wide ``torch.set_num_threads`` when the block ends.
+    """Keep torch's thread count through ultralytics calls (loading, predicting, training).
+
+    ultralytics' ``select_device`` sets ``torch.set_num_threads(NUM_THREADS)`` (cpu_count - 1, at
+    most 8) process-wide: on a 2-core machine every model in the process, and YOLO training
+    itself, would run on one thread. Inside the block ``select_device`` uses the current count
+    instead, and the count is restored when the block ends whatever ultralytics did.
 
     Example:
         >>> import torch
@@ -69,9 +74,15 @@ def keep_torch_threads():
     """
     import torch
 
+    import_ultralytics()
+    from ultralytics.utils import torch_utils
+
     before = torch.get_num_threads()
+    pinned = torch_utils.NUM_THREADS
+    torch_utils.NUM_THREADS = before
     try:
         yield
     finally:
+        torch_utils.NUM_THREADS = pinned
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)

@@ -36,7 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .._ultralytics_env import import_ultralytics
+from .._ultralytics_env import import_ultralytics, keep_torch_threads
 from ..errors import ModelError, WeightsNotFoundError
 from .datasets import DetectionDataset
 from .run import TrainRun, fitness, plot_history, write_history
@@ -282,7 +282,7 @@ def train_ultralytics(
                 "plots": bool(plots), "patience": patience or 0}
     args.update(overrides)
     _Progress(progress).attach(yolo)
-    with offline_ultralytics():
+    with offline_ultralytics(), keep_torch_threads():  # train on the caller's torch threads
         try:
             yolo.train(**args)
         except (FileNotFoundError, AssertionError) as exc:

@@ -222,3 +222,23 @@ def test_yolo_leaves_torch_thread_count_alone(coco_onnx, noise):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_ultralytics_device_selection_keeps_the_callers_threads_inside_the_block():
+    """Training calls select_device inside the block: it must use the caller's count there, not cpu_count - 1."""
+    from ultralytics.utils import torch_utils
+
+    from detectkit._ultralytics_env import keep_torch_threads
+
+    before, pinned = torch.get_num_threads(), torch_utils.NUM_THREADS
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            with keep_torch_threads():
+                torch_utils.select_device("cpu", verbose=False)
+                assert torch.get_num_threads() == count
+        torch.set_num_threads(3)
+        torch_utils.select_device("cpu", verbose=False)  # outside the block ultralytics behaves as it always did
+        assert torch.get_num_threads() == pinned and torch_utils.NUM_THREADS == pinned
+    finally:
+        torch.set_num_threads(before)
