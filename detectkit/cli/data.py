@@ -1,7 +1,8 @@
-"""``detectkit data check SRC`` and ``detectkit data convert SRC --to yolo|coco|voc OUT``.
+"""``detectkit data check SRC``, ``detectkit data convert SRC --to yolo|coco|voc OUT`` and ``detectkit data shapes OUT``.
 
 ``check`` prints the validation summary of every split (exit 1 when something is fatal);
-``convert`` writes every split in another format (images symlinked unless ``--copy``).
+``convert`` writes every split in another format (images symlinked unless ``--copy``);
+``shapes`` writes a small synthetic set (coloured shapes on busy backgrounds) to try training on.
 
 Example:
     >>> from detectkit.cli import build_parser
@@ -56,6 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(never in other folders)")
     convert.set_defaults(func=run_convert)
 
+    shapes = actions.add_parser(
+        "shapes",
+        help="write a synthetic dataset of coloured shapes (to try training anywhere)",
+        description="Write circles, squares and triangles on busy backgrounds, labelled, with train and val splits.",
+    )
+    shapes.add_argument("out", type=Path, metavar="OUT", help="output folder (new or empty)")
+    shapes.add_argument("--to", dest="format", default="yolo", choices=["yolo", "coco", "voc"], help="format (default: yolo)")
+    shapes.add_argument("--train", type=int, default=64, help="training images (default: 64)")
+    shapes.add_argument("--val", type=int, default=16, help="validation images (default: 16)")
+    shapes.add_argument("--imgsz", type=int, default=128, help="image size in pixels (default: 128)")
+    shapes.add_argument("--classes", default=None, help="comma-separated subset of circle,square,triangle")
+    shapes.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    shapes.set_defaults(func=run_shapes)
+
 
 def run_check(args: argparse.Namespace) -> int:
     from ..training.datasets import check_dataset, detect_format, list_splits
@@ -83,4 +98,17 @@ def run_convert(args: argparse.Namespace) -> int:
     for warning in caught:
         print(str(warning.message), file=sys.stderr)
     print(f"wrote {args.to} dataset: {result}")
+    return 0
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    from ..errors import DatasetError
+    from ..training.synthetic import SHAPES, make_shapes_dataset
+
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise DatasetError(f"{args.out}: not an empty folder; pick a new one (nothing there is overwritten)")
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else list(SHAPES)
+    path = make_shapes_dataset(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, classes=classes,
+                               format=args.format, seed=args.seed)
+    print(f"wrote {args.format} dataset: {path} ({args.train} train / {args.val} val images, classes {', '.join(classes)})")
     return 0

@@ -428,3 +428,20 @@ def test_data_commands_check_and_convert(yolo, tmp_path, capsys):
     assert f"{bad}:1: class id 4 is outside names" in capsys.readouterr().out
     assert main(["data", "convert", str(yolo), "--to", "coco", str(tmp_path / "never")]) == 1
     assert "failed validation" in capsys.readouterr().err and not (tmp_path / "never").exists()
+
+
+def test_data_shapes_command_writes_a_valid_set_and_never_overwrites(tmp_path, capsys):
+    from detectkit.cli import main
+
+    out = tmp_path / "shapes"
+    assert main(["data", "shapes", str(out), "--train", "4", "--val", "2", "--imgsz", "64", "--classes", "circle,square"]) == 0
+    assert f"wrote yolo dataset: {out / 'data.yaml'}" in capsys.readouterr().out
+    train, val = load_dataset(out / "data.yaml", "train"), load_dataset(out / "data.yaml", "val")
+    assert (len(train), len(val), train.names) == (4, 2, ["circle", "square"])
+    assert all(1 <= len(s.class_id) <= 3 for s in train.samples) and check_dataset(out / "data.yaml").ok
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["data", "shapes", str(out), "--seed", "1"]) == 1
+    assert "not an empty folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(["data", "shapes", str(tmp_path / "voc"), "--to", "voc", "--train", "2", "--val", "0"]) == 0
+    assert load_dataset(tmp_path / "voc", None).format == "voc"
