@@ -26,6 +26,7 @@ _EXPORTS = {
     "DetectKitError": "detectkit.errors",
     "evaluate": "detectkit.training.evaluate",
     "load_dataset": "detectkit.training.datasets",
+    "load_splits": "detectkit.training.datasets",
     "finetune": "detectkit.training.finetune",
     "TrainRun": "detectkit.training.run",
     "export": "detectkit.training.export",

@@ -24,14 +24,10 @@ from detectkit.training.datasets import load_dataset
 from detectkit.training.evaluate import evaluate
 from detectkit.training.finetune import finetune
 from detectkit.training.synthetic import make_shapes_dataset
-from detectkit.training.torchvision_model import apply_layout, untrained_model
+from detectkit.training.torchvision_model import FEW_OBJECTS_RCNN_KWARGS, apply_layout, untrained_model
 
 BUILDER = "fasterrcnn_mobilenet_v3_large_320_fpn"
-# cheaper R-CNN sampling for tiny CPU runs (stored in the checkpoint; Detector builds the same model)
-FAST = dict(
-    box_batch_size_per_image=64, rpn_batch_size_per_image=64, rpn_pre_nms_top_n_train=300,
-    rpn_post_nms_top_n_train=150, rpn_post_nms_top_n_test=50,
-)
+FAST = FEW_OBJECTS_RCNN_KWARGS  # cheaper R-CNN sampling for tiny CPU runs (stored in the checkpoint)
 FLIPS = Augment(affine_p=0.0, color_p=0.0)
 
 
