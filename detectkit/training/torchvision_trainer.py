@@ -108,8 +108,9 @@ def _build(
             if explicit:
                 raise
             log.warning(
-                "%s: no COCO weights found (%s); training from scratch (untrained, no backbone weights either)",
-                spec, str(exc).splitlines()[0],
+                "%s: no COCO weights found (%s; `detectkit weights` lists the folders searched); training from "
+                "scratch (untrained, no backbone weights either)",
+                spec, str(exc).splitlines()[0].removesuffix(":").removesuffix(" in"),
             )
         else:
             model = pretrained_model(spec, path, trainable_layers=trainable_layers, builder_kwargs=builder_kwargs)
