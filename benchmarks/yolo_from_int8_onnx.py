@@ -1,0 +1,126 @@
+"""Rebuild a trainable COCO YOLOv8n ``.pt`` from the shared int8 ONNX file, so that transfer learning
+(pretrained vs frozen backbone) can be measured on machines that cannot download ``yolov8n.pt``.
+
+    python benchmarks/yolo_from_int8_onnx.py [--onnx ../shared/weights/yolov8n_int8.onnx] [--out weights/yolov8n-coco-int8.pt]
+
+The ONNX file is ultralytics' export of the COCO YOLOv8n (batch norms folded into the convolutions)
+quantised by onnxruntime's dynamic quantisation: every convolution weight is uint8 with one scale and
+zero point per tensor, biases stay float. This script builds ``yolov8n.yaml`` in ultralytics,
+dequantises each weight (``(q - zero_point) * scale``) into its convolution, and turns every batch
+norm into the identity plus the folded bias (weight 1, running mean 0, running variance 1 - eps), so
+the module computes what the ONNX graph computes and trains like any YOLOv8n. The result is the COCO
+network with 8-bit-rounded weights, not ultralytics' float file: its COCO accuracy is the int8
+file's, a little below the float model's. It prints how closely its boxes match the ONNX model's on
+scikit-image photos and the first COCO128 ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("DETECTKIT_OFFLINE", "1")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import numpy as np  # noqa: E402
+
+from _common import SHARED  # noqa: E402
+
+
+def rebuild(onnx_path: Path, out: Path) -> Path:
+    """Write a YOLOv8n ``.pt`` holding the dequantised weights of ``onnx_path``; returns ``out``.
+
+    Example:
+        >>> # rebuild(Path("../shared/weights/yolov8n_int8.onnx"), Path("weights/yolov8n-coco-int8.pt"))
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from detectkit._ultralytics_env import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    graph = onnx.load(str(onnx_path))
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
+    meta = {p.key: p.value for p in graph.metadata_props}
+    names = ast.literal_eval(meta["names"])
+    yolo = YOLO("yolov8n.yaml")
+    net = yolo.model
+    modules = dict(net.named_modules())
+    loaded = 0
+    with torch.no_grad():
+        for key in [k for k in tensors if k.endswith(".weight_quantized")]:
+            prefix = key.removesuffix(".weight_quantized")  # "model.0.conv" (Conv+BN) or "model.22.cv2.0.2" (plain conv)
+            q = tensors[key].astype(np.float32)
+            weight = (q - tensors[prefix + ".weight_zero_point"].astype(np.float32)) * tensors[prefix + ".weight_scale"]
+            bias = np.array(tensors.get(prefix + ".bias"))  # none for the DFL's fixed 0..15 convolution
+            conv = modules[prefix]
+            if tuple(conv.weight.shape) != weight.shape:
+                raise ValueError(f"{onnx_path}: {prefix} is {weight.shape}, yolov8n.yaml has {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(weight))
+            if conv.bias is not None:
+                conv.bias.copy_(torch.from_numpy(bias))
+            elif prefix.endswith(".dfl.conv"):
+                pass
+            else:  # ultralytics Conv: conv (no bias) then bn; the bn becomes "add the folded bias"
+                bn = modules[prefix.removesuffix(".conv") + ".bn"]
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(bias))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+            loaded += 1
+    convs = sum(1 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    if loaded != convs:
+        raise ValueError(f"{onnx_path}: {loaded} quantised convolutions for {convs} in yolov8n.yaml")
+    net.names = names
+    net.nc = len(names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    yolo.save(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--onnx", type=Path, default=SHARED / "weights" / "yolov8n_int8.onnx")
+    parser.add_argument("--out", type=Path, default=Path("weights") / "yolov8n-coco-int8.pt")
+    args = parser.parse_args()
+    if not args.onnx.is_file():
+        raise SystemExit(f"{args.onnx}: not found (the shared weights beside the repository)")
+    path = rebuild(args.onnx, args.out)
+    print(f"wrote {path}")
+
+    from skimage import data
+
+    from detectkit import Detector
+    from detectkit.images import find_images, load_image
+
+    photos = {name: getattr(data, name)() for name in ("astronaut", "chelsea", "coffee")}
+    coco = SHARED / "data" / "detection" / "coco128" / "images"
+    if coco.is_dir():
+        photos.update({p.name: load_image(p)[:, :, ::-1] for p in find_images(coco)[:5]})
+
+    rebuilt, original = Detector(path, device="cpu", conf=0.25), Detector(args.onnx, device="cpu", conf=0.25)
+    print("| photo | ONNX int8 | rebuilt .pt | mean IoU of same-class matches |")
+    print("|---|---|---|---|")
+    for name, image in photos.items():
+        a, b = original(image, color="rgb"), rebuilt(image, color="rgb")
+        ious = []
+        for box, cls in zip(a.xyxy, a.class_id):
+            same = b.xyxy[b.class_id == cls]
+            if len(same):
+                x1 = np.maximum(box[0], same[:, 0]); y1 = np.maximum(box[1], same[:, 1])
+                x2 = np.minimum(box[2], same[:, 2]); y2 = np.minimum(box[3], same[:, 3])
+                inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+                union = (box[2] - box[0]) * (box[3] - box[1]) + (same[:, 2] - same[:, 0]) * (same[:, 3] - same[:, 1]) - inter
+                ious.append(float((inter / union).max()))
+        mean = f"{np.mean(ious):.3f}" if ious else "-"
+        print(f"| {name} | {', '.join(sorted(a.labels))} | {', '.join(sorted(b.labels))} | {mean} |")
+
+
+if __name__ == "__main__":
+    main()
