@@ -170,7 +170,7 @@ def _write_metadata(path: Path, meta: dict[str, str]) -> None:
 
 
 def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, data: Any, opset: int | None) -> Path:
-    from .._ultralytics_env import import_ultralytics
+    from .._ultralytics_env import import_ultralytics, keep_torch_threads
     from ..detection.ultralytics_backend import looks_like_yolo_config
     from ..weights import resolve_weights
     from .ultralytics_trainer import offline_ultralytics
@@ -198,7 +198,7 @@ def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, da
         train, val = load_splits(data)
         work = Path(out or source).parent / f".{Path(source).stem}_calibration"
         args.update(quantize=8, data=str(to_ultralytics_yaml(train, val, work)))
-    with offline_ultralytics():
+    with offline_ultralytics(), keep_torch_threads():
         try:
             written = Path(yolo.export(**args))
         except Exception as exc:
