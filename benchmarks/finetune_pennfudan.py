@@ -10,7 +10,9 @@ Runs (``--runs``, comma-separated):
 * ``tv-frozen``: the same with ``freeze="backbone"`` (torchvision's ``trainable_backbone_layers=0``).
 
 Pretrained weights: YOLO starts from ``--yolo`` (default ``yolov8n.pt``) when ``resolve_weights`` finds
-it, else from ``yolov8n.yaml`` (random weights); Faster R-CNN from its COCO weights when found, else
+it (where ``yolov8n.pt`` cannot be downloaded, ``python benchmarks/yolo_from_int8_onnx.py`` rebuilds
+a COCO YOLOv8n from the shared int8 ONNX: pass ``--yolo weights/yolov8n-coco-int8.pt``), else from
+``yolov8n.yaml`` (random weights); Faster R-CNN from its COCO weights when found, else
 random. Which one was used is printed in the table. Without pretrained weights "frozen" freezes a
 random backbone (YOLO), or nothing at all (torchvision: ``trainable_backbone_layers`` only applies
 to pretrained backbones), so the frozen rows then measure speed, not transfer learning.
