@@ -48,9 +48,10 @@ __all__ = [
 ]
 
 #: Faster R-CNN sampling for images with a few objects each, as ``builder_kwargs``: 64 RoIs and 64
-#: anchors sampled per image (torchvision: 512 and 256), 300 / 150 RPN proposals kept in training and
-#: 50 at test time (torchvision: 2000 and 1000; 150 for the ``_320_`` builder). Training and inference steps are cheaper, and little is lost when an image holds
-#: a handful of boxes; the values are stored in the checkpoint, so ``Detector`` builds the same model.
+#: anchors sampled per image (torchvision: 512 and 256); 300 RPN proposals before NMS and 150 after
+#: in training (torchvision: 2000 and 2000), 50 after NMS at test time (torchvision: 1000; 150 for
+#: the ``_320_`` builder). Steps are cheaper and little is lost when an image holds a handful of
+#: boxes; the values are stored in the checkpoint, so ``Detector`` builds the same model.
 #: Example: ``finetune("fasterrcnn_mobilenet_v3_large_320_fpn", data, builder_kwargs=FEW_OBJECTS_RCNN_KWARGS)``
 FEW_OBJECTS_RCNN_KWARGS: dict[str, int] = dict(
     box_batch_size_per_image=64, rpn_batch_size_per_image=64, rpn_pre_nms_top_n_train=300,
