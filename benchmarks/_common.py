@@ -31,3 +31,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     from detectkit.compare.report import markdown_table
 
     return markdown_table(headers, rows)
+
+
+def box_iou(a, b):
+    """IoU matrix (len(a), len(b)) of two xyxy box arrays, as NumPy (torchvision.ops.box_iou)."""
+    import numpy as np
+    import torch
+    from torchvision.ops import box_iou as _box_iou
+
+    return _box_iou(torch.as_tensor(np.asarray(a, np.float32)).reshape(-1, 4),
+                    torch.as_tensor(np.asarray(b, np.float32)).reshape(-1, 4)).numpy()

@@ -25,20 +25,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import box_iou  # noqa: E402
 from detectkit import Detector  # noqa: E402
 from detectkit.images import load_image  # noqa: E402
 from detectkit.training.datasets import load_splits  # noqa: E402
 from detectkit.training.evaluate import evaluate  # noqa: E402
 from detectkit.training.export import export  # noqa: E402
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0]); y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2]); y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]); area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def agreement(reference, other) -> tuple[int, int, list[float]]:
@@ -49,7 +43,7 @@ def agreement(reference, other) -> tuple[int, int, list[float]]:
         total += len(ref)
         if not len(ref) or not len(got):
             continue
-        table = _iou(ref.xyxy, got.xyxy) * (ref.class_id[:, None] == got.class_id[None, :])
+        table = box_iou(ref.xyxy, got.xyxy) * (ref.class_id[:, None] == got.class_id[None, :])
         while table.size and table.max() > 0.1:
             i, j = np.unravel_index(np.argmax(table), table.shape)
             ious.append(float(table[i, j]))

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 
-from _common import SHARED  # noqa: E402
+from _common import SHARED, box_iou  # noqa: E402
 
 
 def rebuild(onnx_path: Path, out: Path) -> Path:
@@ -109,15 +109,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, image in photos.items():
         a, b = original(image, color="rgb"), rebuilt(image, color="rgb")
-        ious = []
-        for box, cls in zip(a.xyxy, a.class_id):
-            same = b.xyxy[b.class_id == cls]
-            if len(same):
-                x1 = np.maximum(box[0], same[:, 0]); y1 = np.maximum(box[1], same[:, 1])
-                x2 = np.minimum(box[2], same[:, 2]); y2 = np.minimum(box[3], same[:, 3])
-                inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-                union = (box[2] - box[0]) * (box[3] - box[1]) + (same[:, 2] - same[:, 0]) * (same[:, 3] - same[:, 1]) - inter
-                ious.append(float((inter / union).max()))
+        ious = [float(box_iou(box[None], b.xyxy[b.class_id == cls]).max()) for box, cls in zip(a.xyxy, a.class_id)
+                if (b.class_id == cls).any()]
         mean = f"{np.mean(ious):.3f}" if ious else "-"
         print(f"| {name} | {', '.join(sorted(a.labels))} | {', '.join(sorted(b.labels))} | {mean} |")
 
