@@ -64,6 +64,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
         >>> # connect("ray://head:10001")  # a running cluster;  connect()  # a local one
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray starts workers at nice 15; a local batch runs at the priority `detectkit run` has (export it to change)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     import ray
 
     if ray.is_initialized():
@@ -87,7 +89,7 @@ def _cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _start_actors(spec: ModelSpec, actors: int | None, gpus_per_actor: float | None, pin: bool) -> list[Any]:
+def _start_actors(spec: ModelSpec, actors: int | None, gpus_per_actor: float | None, cpus_per_actor: int | None, pin: bool) -> list[Any]:
     import ray
 
     from .worker import worker_class
@@ -102,7 +104,7 @@ def _start_actors(spec: ModelSpec, actors: int | None, gpus_per_actor: float | N
         threads, device = 1, "cuda"
     else:
         count = int(actors or max(1, int(cpus)))
-        per_actor = max(1, int(cpus // count))
+        per_actor = int(cpus_per_actor or max(1, int(cpus // count)))
         options = {"num_cpus": min(float(per_actor), cpus / count)}
         threads, device = per_actor, None
     cores = sorted(os.sched_getaffinity(0)) if pin and hasattr(os, "sched_getaffinity") else []
@@ -110,7 +112,7 @@ def _start_actors(spec: ModelSpec, actors: int | None, gpus_per_actor: float | N
     handles = []
     for rank in range(count):
         mine = [cores[(rank * threads + i) % len(cores)] for i in range(threads)] if cores and not use_gpu else None
-        handles.append(Worker.options(max_restarts=2, max_task_retries=0, **options).remote(spec, threads, mine, device))
+        handles.append(Worker.options(max_restarts=4, max_task_retries=0, **options).remote(spec, threads, mine, device))
     try:
         ray.get([h.ready.remote() for h in handles])
     except Exception as exc:  # the models could not be built: the same for every file, so the run ends
@@ -141,6 +143,7 @@ def run_batch(
     address: str | None = None,
     actors: int | None = None,
     gpus_per_actor: float | None = None,
+    cpus_per_actor: int | None = None,
     chunk_frames: int | None = DEFAULT_CHUNK_FRAMES,
     stride: int = 1,
     max_frames: int | None = None,
@@ -159,6 +162,7 @@ def run_batch(
         address: a running Ray cluster (``None``: a local cluster with this machine's cores).
         actors: how many workers (default: one per CPU of the cluster, or per GPU share).
         gpus_per_actor: GPU share of each actor when the cluster has GPUs (default 1; 0.25: four per GPU).
+        cpus_per_actor: CPU actors: cores (and torch/OpenCV threads) each (default: the cluster's CPUs / actors).
         chunk_frames: frames per unit of work (``None``: whole sources). Tracking (``track=True``,
             ``face_identity="track"``) needs a video in one piece and ignores it.
         stride: video files: every ``stride``-th frame (as ``detectkit run --stride``).
@@ -185,6 +189,7 @@ def run_batch(
         raise ValueError(f"stride must be >= 1, got {stride}")
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
+    model = _resolve_auto(model)
     split = chunk_frames if model.splittable else None
     config = {**model.to_dict(), "stride": stride, "max_frames": max_frames}
     store = BatchStore(out, config)
@@ -211,10 +216,6 @@ def run_batch(
     entries = summary.by_id()
 
     chunks: deque[Chunk] = deque(c for plan in todo for c in chunk_source(plan, chunk_frames=split, stride=stride, max_frames=max_frames))
-    expected = {plan.id: 0 for plan in todo}
-    for chunk in chunks:
-        expected[chunk.source] += 1
-    plan_by_id = {plan.id: plan for plan in todo}
     if not chunks:
         summary.seconds = time.perf_counter() - started
         store.write_summary(summary.as_dict())
@@ -222,70 +223,12 @@ def run_batch(
 
     started_here = connect(address)
     try:
-        workers = _start_actors(model, actors, gpus_per_actor, pin=_local(address))
+        workers = _start_actors(model, actors, gpus_per_actor, cpus_per_actor, pin=_local(address))
         summary.actors = len(workers)
-        total = sum(p.frames for p in todo if p.frames is not None) if all(p.frames is not None for p in todo) else None
-        bar = tqdm(total=total, unit="frame", desc="detectkit batch", disable=not progress, dynamic_ncols=True)
-        writers: dict[str, SourceWriter] = {}
-        received = {plan.id: 0 for plan in todo}
-        first_seen: dict[str, float] = {}
-        load = [0] * len(workers)
-        inflight: dict[Any, tuple[int, Chunk]] = {}
-
-        def fail(source: str, error: str) -> None:
-            entry = entries[source]
-            if entry.status == "failed":
-                return
-            entry.status, entry.error = "failed", error
-            store.fail(source, _entry(entry), writers.pop(source, None))
-            say(f"failed {entry.name}: {error}")
-
-        while chunks or inflight:
-            while chunks:
-                rank = min(range(len(workers)), key=load.__getitem__)
-                if load[rank] >= QUEUED_PER_ACTOR:
-                    break
-                chunk = chunks.popleft()
-                if entries[chunk.source].status == "failed":
-                    continue
-                first_seen.setdefault(chunk.source, time.perf_counter())
-                inflight[workers[rank].process.remote(chunk)] = (rank, chunk)
-                load[rank] += 1
-            if not inflight:
-                break
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            for ref in ready:
-                rank, chunk = inflight.pop(ref)
-                load[rank] -= 1
-                entry = entries[chunk.source]
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    fail(chunk.source, _cause(exc))
-                    continue
-                if entry.status == "failed":
-                    continue
-                writer = writers.get(chunk.source)
-                if writer is None:
-                    writer = writers[chunk.source] = store.writer(chunk.source)
-                writer.add(chunk.index, result.lines)
-                entry.status = "running"
-                entry.frames += result.frames
-                entry.objects += result.objects
-                entry.faces += result.faces
-                entry.corrupt += result.corrupt
-                entry.messages.extend(result.messages)
-                bar.update(result.frames)
-                received[chunk.source] += 1
-                if received[chunk.source] == expected[chunk.source]:
-                    entry.status, entry.output = "done", str(store.output(chunk.source))
-                    entry.seconds = time.perf_counter() - first_seen[chunk.source]
-                    store.finish(writers.pop(chunk.source), _entry(entry), fingerprint=plan_by_id[chunk.source].fingerprint())
-                    if entry.corrupt:
-                        say(f"{entry.name}: {entry.corrupt} unreadable frames skipped ({'; '.join(entry.messages[:3])})")
-        bar.close()
-        for writer in writers.values():  # only after an interrupt: .part files stay for the rerun to redo
-            writer.close()
+        summary.startup_seconds = time.perf_counter() - started
+        total = sum(p.frames for p in todo) if all(p.frames is not None for p in todo) else None  # type: ignore[misc]
+        with tqdm(total=total, unit="frame", desc="detectkit batch", disable=not progress, dynamic_ncols=True) as bar:
+            _Dispatch(workers, store, entries, {p.id: p for p in todo}, bar, say).run(chunks)
         for handle in workers:
             ray.kill(handle)
     finally:
@@ -295,6 +238,107 @@ def run_batch(
     store.write_summary(summary.as_dict())
     say(summary.table())
     return summary
+
+
+class _Dispatch:
+    """The driver's loop: keep ``QUEUED_PER_ACTOR`` chunks queued on each actor, write results in order as they come."""
+
+    def __init__(self, workers: list[Any], store: BatchStore, entries: dict[str, SourceSummary], plans: dict[str, SourcePlan],
+                 bar: Any, say: Callable[[str], None]) -> None:
+        self.workers, self.store, self.entries, self.plans, self.bar, self.say = workers, store, entries, plans, bar, say
+        self.writers: dict[str, SourceWriter] = {}
+        self.expected = {source: 0 for source in plans}
+        self.received = {source: 0 for source in plans}
+        self.first_seen: dict[str, float] = {}
+        self.load = [0] * len(workers)
+        self.inflight: dict[Any, tuple[int, Chunk]] = {}
+
+    def run(self, chunks: deque[Chunk]) -> None:
+        """Process every chunk; on an interrupt the unfinished sources keep their ``.part`` files (redone on a rerun)."""
+        import ray
+
+        for chunk in chunks:
+            self.expected[chunk.source] += 1
+        try:
+            while chunks or self.inflight:
+                self._submit(chunks)
+                if not self.inflight:
+                    break
+                ready, _ = ray.wait(list(self.inflight), num_returns=1)
+                for ref in ready:
+                    self._collect(ref)
+        finally:
+            for writer in self.writers.values():
+                writer.close()
+
+    def _submit(self, chunks: deque[Chunk]) -> None:
+        while chunks:
+            rank = min(range(len(self.workers)), key=self.load.__getitem__)
+            if self.load[rank] >= QUEUED_PER_ACTOR:
+                return
+            chunk = chunks.popleft()
+            if self.entries[chunk.source].status == "failed":
+                continue
+            self.first_seen.setdefault(chunk.source, time.perf_counter())
+            self.inflight[self.workers[rank].process.remote(chunk)] = (rank, chunk)
+            self.load[rank] += 1
+
+    def _collect(self, ref: Any) -> None:
+        import ray
+
+        rank, chunk = self.inflight.pop(ref)
+        self.load[rank] -= 1
+        entry = self.entries[chunk.source]
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # the task raised, or the actor died (a crash in a decoder)
+            self._fail(chunk.source, _cause(exc))
+            return
+        if entry.status == "failed":  # an earlier chunk of this source failed
+            return
+        writer = self.writers.get(chunk.source)
+        if writer is None:
+            writer = self.writers[chunk.source] = self.store.writer(chunk.source)
+        writer.add(chunk.index, result.lines)
+        entry.status = "running"
+        entry.frames += result.frames
+        entry.objects += result.objects
+        entry.faces += result.faces
+        entry.corrupt += result.corrupt
+        entry.messages.extend(result.messages)
+        self.bar.update(result.frames)
+        self.received[chunk.source] += 1
+        if self.received[chunk.source] == self.expected[chunk.source]:
+            entry.status, entry.output = "done", str(self.store.output(chunk.source))
+            entry.seconds = time.perf_counter() - self.first_seen[chunk.source]
+            self.store.finish(self.writers.pop(chunk.source), _entry(entry), fingerprint=self.plans[chunk.source].fingerprint())
+            if entry.corrupt:
+                self.say(f"{entry.name}: {entry.corrupt} unreadable frames skipped ({'; '.join(entry.messages[:3])})")
+
+    def _fail(self, source: str, error: str) -> None:
+        entry = self.entries[source]
+        if entry.status == "failed":
+            return
+        entry.status, entry.error = "failed", error
+        self.store.fail(source, _entry(entry), self.writers.pop(source, None))
+        self.say(f"failed {entry.name}: {error}")
+
+
+def _resolve_auto(spec: ModelSpec) -> ModelSpec:
+    """``model="auto"`` resolved once, in the driver: every actor loads the same file, and none is a clear error here."""
+    import dataclasses
+
+    from ..errors import WeightsNotFoundError
+
+    if spec.model is None or str(spec.model).lower() != "auto":
+        return spec
+    from ..demo import auto_model
+
+    messages: list[str] = []
+    found = auto_model(log=messages.append)
+    if found is None:
+        raise WeightsNotFoundError("\n".join(messages) or "no detector weights found")
+    return dataclasses.replace(spec, model=found)
 
 
 def _local(address: str | None) -> bool:

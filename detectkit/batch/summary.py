@@ -39,10 +39,15 @@ class SourceSummary:
 
 @dataclass
 class BatchSummary:
-    """Every source's outcome, and the run's throughput (frames processed in this run / wall seconds)."""
+    """Every source's outcome, and the run's throughput (frames processed in this run / wall seconds).
+
+    ``startup_seconds``: of ``seconds``, the time until every actor had built its models
+    (a local cluster's start included).
+    """
 
     sources: list[SourceSummary] = field(default_factory=list)
     seconds: float = 0.0
+    startup_seconds: float = 0.0
     actors: int = 0
     address: str | None = None
 
@@ -74,6 +79,7 @@ class BatchSummary:
         return {
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
+            "startup_seconds": round(self.startup_seconds, 3),
             "fps": round(self.fps, 3),
             "actors": self.actors,
             "address": self.address,

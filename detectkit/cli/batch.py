@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--actors", type=int, default=None, metavar="N", help="workers (default: one per CPU, or per GPU share)")
     parser.add_argument("--gpus-per-actor", type=float, default=None, metavar="F",
                         help="GPU share of each worker when the cluster has GPUs (default 1; 0.25: four per GPU)")
+    parser.add_argument("--cpus-per-actor", type=int, default=None, metavar="N",
+                        help="CPU workers: cores (and threads) each (default: the cluster's CPUs / workers)")
     add_model_options(parser, "auto")
     parser.add_argument("--faces", metavar="GALLERY", default=None, help="recognise faces enrolled in this gallery")
     parser.add_argument("--face-identity", choices=("frame", "track"), default="frame",
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         actors=args.actors,
         gpus_per_actor=args.gpus_per_actor,
+        cpus_per_actor=args.cpus_per_actor,
         chunk_frames=args.chunk_frames,
         stride=args.stride,
         max_frames=args.max_frames,
