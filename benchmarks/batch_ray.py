@@ -68,6 +68,24 @@ def child_run(frames: int, cores: int) -> None:
     print("RESULT " + json.dumps({"frames": total, "seconds": time.perf_counter() - started}))
 
 
+def decode_rates(frames: int) -> list[tuple[str, str, str]]:
+    """OpenCV decode alone, one core: frames per second of each shared video (what an actor spends before the model)."""
+    import cv2
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cv2.setNumThreads(1)
+    rows = []
+    for video in sources()[:-1]:
+        capture = cv2.VideoCapture(video)
+        size = f"{int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+        started, count = time.perf_counter(), 0
+        while count < frames and capture.read()[0]:
+            count += 1
+        rows.append((Path(video).name, size, f"{count / (time.perf_counter() - started):.0f}"))
+        capture.release()
+    return rows
+
+
 def batch(frames: int, actors: int, cpus_per_actor: int, chunk_frames: int) -> dict:
     from detectkit.batch import run_batch
 
@@ -85,11 +103,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24, help="frames per source (default 24)")
     parser.add_argument("--chunk-frames", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2, help="runs of every configuration, interleaved; the fastest is kept (default 2)")
+    parser.add_argument("--decode-only", action="store_true", help="only time OpenCV decoding of the shared videos on one core")
     parser.add_argument("--child-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cores", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_run:
         child_run(args.frames, args.cores)
+        return
+    if args.decode_only:
+        print(f"# OpenCV decode, 1 core, first {args.frames} frames; {machine()}; load average {os.getloadavg()[0]:.1f}")
+        print(table(["video", "size", "decoded frames/s"], decode_rates(args.frames)))
         return
     if not ONNX.exists():
         raise SystemExit(f"needs {ONNX}")

@@ -18,13 +18,14 @@ How the work is spread, and why plain actors and a task queue rather than Ray Da
   renamed when the last is in, and the manifest updated: per-source ordered JSON lines,
   resumable at source granularity, one failing file marks only its source failed.
 
-Ray Data (``map_batches`` over an actor pool) was the other candidate. It streams rows
-between operators in blocks of its own sizing, does not keep which source a row came
-from in order unless told to (``preserve_order``, which serialises the whole stream),
-writes outputs per block, not per source (so "this source is complete" has to be
-rebuilt from row counts), and its error handling is per block
-(``max_errored_blocks``), not per file. The task queue above gives those three for
-some hundred lines, with the same actor-pool scheduling.
+Ray Data (``map_batches`` over an actor pool) was the other candidate. It streams rows in
+blocks of its own sizing; rows keep their input order only with
+``DataContext.execution_options.preserve_order``, which makes every operator hand blocks on
+in input order (one slow block holds back all behind it); its writers write a file per
+block, not per source, so "this source is complete" would have to be rebuilt from row
+counts; and its failure budget is per block (``max_errored_blocks``), not per file. The
+task queue above gives per-source order, atomic per-source outputs and per-file failures
+directly, with the same actor-pool scheduling and without shipping frames between operators.
 
 Example:
     >>> # summary = run_batch(["archive/", "photos/*.jpg"], "out/", model="yolov8n_int8.onnx", actors=2)
@@ -178,7 +179,11 @@ def run_batch(
         OutputError: ``out`` cannot be written, or holds a run made with other options.
 
     Example:
-        >>> # run_batch(["clips/"], "out", model="yolov8n_int8.onnx", conf=0.3, actors=2).fps
+        >>> import tempfile  # a source that is not there is reported, and nothing else stops
+        >>> summary = run_batch(["no/such/clip.mp4"], tempfile.mkdtemp(), model="yolov8n_int8.onnx", progress=False)
+        >>> summary.failed, summary.sources[0].error
+        (1, 'no/such/clip.mp4: no such file, folder or glob')
+        >>> # run_batch(["clips/", "photos/*.jpg"], "out", model="yolov8n_int8.onnx", conf=0.3, actors=2).fps
     """
     import ray
     from tqdm.auto import tqdm
