@@ -1,7 +1,7 @@
 """``detectkit batch`` on a real local Ray cluster (2 workers) with the real COCO YOLOv8n (int8 ONNX).
 
-Sources: three COCO128 photos and one corrupt "photo" in a folder, two 10-frame clips cut from
-the shared videos, and a corrupt video file. Chunks of 4 frames, so each clip is split over
+Sources: three COCO128 photos and one corrupt "photo" in a folder, two 8-frame clips cut from
+the shared videos, and a corrupt video file. Chunks of 3 frames, so each clip is split over
 both actors and its chunks come back in any order.
 """
 
@@ -21,8 +21,8 @@ from detectkit.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
-CLIP_FRAMES = 10
-CHUNK = 4
+CLIP_FRAMES = 8
+CHUNK = 3
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,34 @@ def test_cli_batch_over_one_photo(ray_cluster, sources, tmp_path, capsys):
     assert "1 sources: 1 done, 0 skipped (done before), 0 failed; 1 frames" in captured.err
     (row,) = _rows(next(out.glob("*.jsonl")))
     assert row["frame"] == 0 and row["name"] == str(photo) and row["detections"]
+
+
+def test_faces_per_frame_equal_detectkit_run(ray_cluster, tmp_path, astronaut):
+    """Actors build a FaceRecognizer too (MTCNN + FaceNet from a weights file, a SQLite gallery)."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    weights = tmp_path / "facenet-test.pt"  # random FaceNet weights: the hub is unreachable here
+    torch.save(InceptionResnetV1(classify=True, num_classes=5).state_dict(), weights)
+    torch.random.set_rng_state(generator_state)
+    photos = tmp_path / "people"
+    photos.mkdir()
+    face = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(photos / "a.png"), face)
+    cv2.imwrite(str(photos / "b.png"), np.ascontiguousarray(face[:, ::-1]))
+    db = tmp_path / "people.db"
+    assert main(["faces", "enroll", "Eileen", str(photos / "a.png"), "--db", str(db), "--weights", str(weights), "--device", "cpu"]) == 0
+    face_options = ["--faces", str(db), "--face-weights", str(weights), "--face-identity", "frame", "--device", "cpu"]
+    reference = tmp_path / "run.jsonl"
+    assert main(["run", str(photos), "--model", "none", *face_options, "--json", str(reference)]) == 0
+    summary = run_batch([photos], tmp_path / "out", model="none", faces=str(db), face_weights=str(weights), face_identity="frame",
+                        device="cpu", actors=2, chunk_frames=1, progress=False)
+    (entry,) = summary.sources
+    got, want = _rows(Path(entry.output)), _rows(reference)
+    _same_frames(got, want)
+    assert [[f["identity"] for f in r["faces"]] for r in got] == [[f["identity"] for f in r["faces"]] for r in want]
+    np.testing.assert_allclose([f["xyxy"] for r in got for f in r["faces"]], [f["xyxy"] for r in want for f in r["faces"]], atol=0.05)
+    assert got[0]["faces"] and got[0]["faces"][0]["identity"] == "Eileen"  # the enrolled photo itself
+    assert entry.faces == sum(len(r["faces"]) for r in got)
