@@ -42,7 +42,8 @@ import numpy as np
 
 from ..errors import GalleryError, ModelError
 from ..faces.align import DEFAULT_MARGIN, IMAGE_SIZE
-from ..faces.embedder import FaceEmbedder, ModelKey
+from ..faces.embedder import FaceEmbedder
+from ..faces.model_key import ModelKey
 from ._common import require_opencv
 
 __all__ = ["HogFaceEmbedder", "GallerySVM", "MODEL_NAME"]

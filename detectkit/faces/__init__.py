@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from .calibration import Calibration, calibrate, read_pairs
 from .detector import FaceDetector
-from .embedder import FaceEmbedder, ModelKey
+from .embedder import FaceEmbedder
 from .gallery import Gallery, Identity, Match
+from .model_key import ModelKey
 from .quality import QualityPolicy
 from .recognizer import EnrollReport, FaceMatch, FaceRecognizer, Rejection, Verification
 

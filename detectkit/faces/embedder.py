@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,29 +45,13 @@ from ..detections import Detections
 from ..devices import select_device
 from ..errors import ModelError, WeightsFormatError
 from .align import DEFAULT_MARGIN, IMAGE_SIZE, crop_faces
+from .model_key import ModelKey  # re-exported: ``from detectkit.faces.embedder import ModelKey`` keeps working
 
 __all__ = ["FaceEmbedder", "ModelKey", "load_facenet", "state_dict_version", "DEFAULT_WEIGHTS", "EMBEDDING_DIM"]
 
 DEFAULT_WEIGHTS = "facenet-vggface2"
 EMBEDDING_DIM = 512
 _ALIASES = {"vggface2": "facenet-vggface2", "casia-webface": "facenet-casia-webface"}
-
-
-@dataclass(frozen=True)
-class ModelKey:
-    """Which model made a vector: name, version (weights digest) and dimension.
-
-    Example:
-        >>> str(ModelKey("facenet-vggface2", "0123456789abcdef", 512))
-        'facenet-vggface2@0123456789abcdef (512-d)'
-    """
-
-    name: str
-    version: str
-    dim: int
-
-    def __str__(self) -> str:
-        return f"{self.name}@{self.version} ({self.dim}-d)"
 
 
 def state_dict_version(state_dict: Mapping[str, Any]) -> str:
