@@ -36,7 +36,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..detections import Detections
 from ..errors import ModelError, SourceError
 from .annotate import Annotator
 from .frame_result import FrameResult
