@@ -152,7 +152,7 @@ def similarity_transforms(landmarks: np.ndarray, template: np.ndarray) -> np.nda
 
     Example:
         >>> dst = np.array([[10, 10], [20, 10], [15, 20]], np.float32)
-        >>> similarity_transforms((dst * 2 + 3)[None], dst).round(3).tolist()
+        >>> (similarity_transforms((dst * 2 + 3)[None], dst).round(3) + 0.0).tolist()
         [[[0.5, 0.0, -1.5], [0.0, 0.5, -1.5]]]
     """
     from skimage.transform import SimilarityTransform

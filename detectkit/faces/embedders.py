@@ -104,7 +104,7 @@ class CropSpec:
         if self.template is None:
             raise ModelError("a box crop has no landmark template")
         points = np.asarray(self.template, np.float64)
-        return ((points + self.padding) / (1.0 + 2.0 * self.padding) * self.size).astype(np.float32)
+        return (points + self.padding) / (1.0 + 2.0 * self.padding) * self.size
 
     def buffer(self, n: int) -> np.ndarray:
         """An empty float32 batch of ``n`` crops, ``(n, 3, size, size)``."""
