@@ -35,18 +35,28 @@ class BuiltinRegistry(Registry[T]):
         super().__init__(kind)
         self.builtins = tuple(builtins)
         self._builtins_loaded = False
+        self._loading = False
         self._builtins_lock = threading.RLock()
 
     def load_builtins(self) -> None:
-        """Import every built-in plugin module once (each registers its entries on import)."""
+        """Import every built-in plugin module once (each registers its entries on import).
+
+        Other threads wait until the imports are done; the importing thread itself (a module
+        that looks entries up while it registers) passes straight through. A module that
+        fails to import raises here, and is tried again on the next lookup.
+        """
         if self._builtins_loaded:
             return
-        with self._builtins_lock:
-            if self._builtins_loaded:
+        with self._builtins_lock:  # re-entrant: the importing thread may come back here
+            if self._builtins_loaded or self._loading:
                 return
-            self._builtins_loaded = True  # first: a module that looks entries up while registering must not recurse
-            for name in self.builtins:
-                importlib.import_module(name)
+            self._loading = True
+            try:
+                for name in self.builtins:
+                    importlib.import_module(name)
+                self._builtins_loaded = True
+            finally:
+                self._loading = False
 
     def get(self, name: str) -> T:
         self.load_builtins()

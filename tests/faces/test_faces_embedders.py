@@ -193,3 +193,31 @@ def test_align_faces_puts_the_landmarks_on_the_template() -> None:
         align_faces(image, landmarks[None], box_spec)
     with pytest.raises(ValueError, match=r"\(N, 5, 2\)"):
         similarity_transforms(landmarks[None, :3], target)
+
+
+def test_classical_parts_are_imported_on_first_lookup_and_faces_never_imports_classical() -> None:
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import detectkit.faces
+
+    code = (
+        "import sys, detectkit.faces\n"
+        "before = 'detectkit.classical' in sys.modules\n"
+        "from detectkit.faces import FACE_DETECTORS\n"
+        "names = FACE_DETECTORS.names()\n"
+        "print(before, names, 'detectkit.classical.haar_faces' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    root = Path(detectkit.faces.__file__).parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.stdout.split("\n")[0] == "False ['haar', 'mtcnn'] True False"
+    for path in Path(detectkit.faces.__file__).parent.glob("*.py"):  # function-local imports included
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = ("." * node.level) + (node.module or "")
+                assert not target.startswith(("..classical", "detectkit.classical")), f"{path.name} imports {target}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("detectkit.classical") for a in node.names), path.name
