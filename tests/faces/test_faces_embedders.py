@@ -221,3 +221,17 @@ def test_classical_parts_are_imported_on_first_lookup_and_faces_never_imports_cl
                 assert not target.startswith(("..classical", "detectkit.classical")), f"{path.name} imports {target}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("detectkit.classical") for a in node.names), path.name
+
+
+def test_facenet_is_the_protocol_and_the_registrys_default(embedder, facenet_file, facenet_state) -> None:
+    from detectkit.faces import FaceEmbedder
+
+    assert isinstance(embedder, Embedder) and embedder.crop == CropSpec(160, margin=14)
+    by_path = make_embedder(facenet_file, device="cpu")  # weights, as FaceEmbedder takes them
+    by_name = make_embedder("facenet", weights=facenet_file, device="cpu", margin=20)
+    assert type(by_path) is FaceEmbedder and by_path.key == embedder.key == by_name.key
+    assert by_name.crop == CropSpec(160, margin=20)
+    assert make_embedder(facenet_state, device="cpu").key.name == "facenet-custom"
+    box = np.array([[40, 30, 120, 130]], np.float32)
+    image = np.random.default_rng(0).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(by_path.embed(image, box), embedder.embed(image, box))
