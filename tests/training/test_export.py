@@ -17,7 +17,7 @@ from detectkit.checkpoint import save_checkpoint
 from detectkit.cli import main
 from detectkit.detection.onnx_backend import OnnxTorchvisionBackend, is_detectkit_onnx, read_metadata
 from detectkit.errors import ModelError, WeightsFormatError
-from detectkit.training.export import export
+from detectkit.deploy.onnx import export
 from detectkit.training.torchvision_model import untrained_model
 
 BUILDER = "fasterrcnn_mobilenet_v3_large_320_fpn"
