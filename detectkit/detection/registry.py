@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..checkpoint import CHECKPOINT_SUFFIXES
 from ..errors import ModelError, WeightsFormatError
 from ..registry import Registry
 from .base import Backend
@@ -52,12 +53,10 @@ __all__ = [
     "find_backend",
     "family_of",
     "PLUGIN_MODULES",
-    "CHECKPOINT_SUFFIXES",
 ]
 
 PLUGIN_MODULES = ("detectkit.classical.hog_people",)
 """Modules above ``detection`` that register built-in backends on import (imported by name, lazily)."""
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
 @dataclass(frozen=True)
