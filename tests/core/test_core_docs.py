@@ -10,6 +10,8 @@ MODULES = [
     "detectkit.detection.postprocess",
     "detectkit.detection.model_metadata",
     "detectkit.factories",
+    "detectkit.detection.detector",
+    "detectkit.detection.torchvision_backend",
 ]
 
 
