@@ -337,7 +337,7 @@ def _resolve_auto(spec: ModelSpec) -> ModelSpec:
 
     if spec.model is None or str(spec.model).lower() != "auto":
         return spec
-    from ..demo import auto_model
+    from ..factories import auto_model
 
     messages: list[str] = []
     found = auto_model(log=messages.append)

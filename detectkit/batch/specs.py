@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -63,21 +62,6 @@ class ModelSpec:
         out["classes"] = list(self.classes) if self.classes is not None else None
         return out
 
-    def as_run_args(self, device: str | None = None) -> argparse.Namespace:
-        """The same options as ``detectkit run`` parses them, for the shared factories."""
-        return argparse.Namespace(
-            model=self.model,
-            conf=self.conf,
-            iou=self.iou,
-            classes=list(self.classes) if self.classes is not None else None,
-            max_det=self.max_det,
-            imgsz=self.imgsz,
-            device=device or self.device,
-            faces=self.faces,
-            face_weights=self.face_weights,
-            face_threshold=self.face_threshold,
-        )
-
 
 @dataclass
 class BuiltModels:
@@ -89,7 +73,7 @@ class BuiltModels:
 
 
 def build_models(spec: ModelSpec, *, device: str | None = None) -> BuiltModels:
-    """Build the Detector (and FaceRecognizer) a spec asks for, as ``detectkit run`` does.
+    """Build the Detector (and FaceRecognizer) a spec asks for, with the factories ``detectkit run`` uses.
 
     Raises:
         ModelError: neither a detector nor faces are asked for.
@@ -102,11 +86,16 @@ def build_models(spec: ModelSpec, *, device: str | None = None) -> BuiltModels:
         detectkit.errors.ModelError: nothing to run: model none and no faces gallery
     """
     from ..errors import ModelError
-    from ..cli.run import make_detector, make_recognizer
+    from ..factories import make_detector, make_recognizer
 
-    args = spec.as_run_args(device)
-    detector = make_detector(args)
-    recognizer = make_recognizer(args) if spec.faces else None
+    device = device or spec.device
+    detector = make_detector(
+        spec.model, device=device, conf=spec.conf, iou=spec.iou, classes=list(spec.classes) if spec.classes else None,
+        max_det=spec.max_det, imgsz=spec.imgsz,
+    )
+    recognizer = (
+        make_recognizer(spec.faces, embedder=spec.face_weights, threshold=spec.face_threshold, device=device) if spec.faces else None
+    )
     if detector is None and recognizer is None:
         raise ModelError("nothing to run: model none and no faces gallery")
     options: dict[str, Any] = {"track": spec.track, "batch_size": spec.batch, "face_identity": spec.face_identity}
