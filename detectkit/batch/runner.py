@@ -192,6 +192,8 @@ def run_batch(
     model = _model_spec(spec, model_options)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1 (or None: whole sources), got {chunk_frames}")
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     model = _resolve_auto(model)

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack; a video is then not split)")
     parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: 8 on CUDA, 1 on CPU)")
-    parser.add_argument("--chunk-frames", type=int, default=64, metavar="N", help="frames per unit of work (default: 64)")
+    parser.add_argument("--chunk-frames", type=int, default=64, metavar="N", help="frames per unit of work (default: 64; 0: whole sources, for files whose seeks are not exact)")
     parser.add_argument("--stride", type=int, default=1, help="video files: process every N-th frame (default: 1, all)")
     parser.add_argument("--max-frames", type=int, default=None, help="per source, stop after this many frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         actors=args.actors,
         gpus_per_actor=args.gpus_per_actor,
         cpus_per_actor=args.cpus_per_actor,
-        chunk_frames=args.chunk_frames,
+        chunk_frames=args.chunk_frames or None,
         stride=args.stride,
         max_frames=args.max_frames,
         progress=not args.no_progress,
