@@ -10,7 +10,10 @@ COCO128 photos, with the shared COCO YOLOv8n (int8 ONNX) on the CPU. Rows:
 
 Each configuration runs ``--rounds`` times, interleaved, and the fastest run is kept.
 Throughput is frames / wall seconds of the whole call (model loading and, for the batch,
-actor start included), so it is what a user waits for. Goals (issue 12): 2 actors >= 1.6x
+actor start included), so it is what a user waits for; "after start" leaves the actors'
+start out. CPU ms/frame is process CPU time per frame (the run loop's whole process, model
+loads included; the actors' time on chunks), which other processes' load hardly changes:
+it shows what the Ray layer costs per frame. Goals (issue 12): 2 actors >= 1.6x
 1 actor (one core each: the scaling of the actor pool), and 1 actor within 10% of the run
 loop on the same cores.
 
@@ -58,14 +61,14 @@ def child_run(frames: int, cores: int) -> None:
     from detectkit.cli import main
 
     total = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as folder:
         for n, source in enumerate(sources()):
             out = Path(folder) / f"{n}.jsonl"
             rc = main(["run", source, "--model", str(ONNX), "--device", "cpu", "--max-frames", str(frames), "--json", str(out)])
             assert rc == 0, f"detectkit run {source} failed"
             total += len(out.read_text().splitlines())
-    print("RESULT " + json.dumps({"frames": total, "seconds": time.perf_counter() - started}))
+    print("RESULT " + json.dumps({"frames": total, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}))
 
 
 def decode_rates(frames: int) -> list[tuple[str, str, str]]:
@@ -95,7 +98,7 @@ def batch(frames: int, actors: int, cpus_per_actor: int, chunk_frames: int) -> d
                             chunk_frames=chunk_frames, max_frames=frames, progress=False)
         seconds = time.perf_counter() - started
     assert summary.failed == 0, summary.table()
-    return {"frames": summary.frames, "seconds": seconds, "startup": summary.startup_seconds}
+    return {"frames": summary.frames, "seconds": seconds, "startup": summary.startup_seconds, "cpu": summary.cpu_seconds}
 
 
 def main() -> None:
@@ -146,10 +149,10 @@ def main() -> None:
     steady = {name: r["frames"] / (r["seconds"] - r["startup"]) for name, r in results.items() if "startup" in r}
     rows = [
         (name, r["frames"], f"{r['seconds']:.1f}", f"{fps[name]:.2f}", f"{r['startup']:.1f}" if "startup" in r else "-",
-         f"{steady[name]:.2f}" if name in steady else "-")
+         f"{steady[name]:.2f}" if name in steady else "-", f"{1000 * r['cpu'] / r['frames']:.0f}")
         for name, r in results.items()
     ]
-    print(table(["configuration", "frames", "seconds", "frames/s", "of which actor start s", "frames/s after start"], rows))
+    print(table(["configuration", "frames", "seconds", "frames/s", "of which actor start s", "frames/s after start", "CPU ms/frame"], rows))
     one, two = fps["batch, 1 actor x 1 core"], fps["batch, 2 actors x 1 core"]
     ratios = [
         ("2 actors / 1 actor (1 core each)", f"{two / one:.2f}", ">= 1.6"),
@@ -158,6 +161,9 @@ def main() -> None:
         (f"2 actors / run loop ({cores} cores)", f"{two / fps['run, all cores']:.2f}", "-"),
     ]
     print(table(["ratio", "measured", "goal"], ratios))
+    cpu = {name: r["cpu"] / r["frames"] for name, r in results.items()}
+    print(f"# CPU per frame, 1 actor / run loop (1 core): {cpu['batch, 1 actor x 1 core'] / cpu['run, 1 core']:.2f}; "
+          f"2 actors / 1 actor: {cpu['batch, 2 actors x 1 core'] / cpu['batch, 1 actor x 1 core']:.2f}")
     print(f"# after start: 2 actors / 1 actor (1 core each) {steady['batch, 2 actors x 1 core'] / steady['batch, 1 actor x 1 core']:.2f}")
     print(f"# Ray local cluster start: {cluster_start:.1f} s (not in the batch rows); load average at end {os.getloadavg()[0]:.1f}")
 

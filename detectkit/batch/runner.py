@@ -235,7 +235,11 @@ def run_batch(
         summary.startup_seconds = time.perf_counter() - started
         total = sum(p.frames for p in todo) if all(p.frames is not None for p in todo) else None  # type: ignore[misc]
         with tqdm(total=total, unit="frame", desc="detectkit batch", disable=not progress, dynamic_ncols=True) as bar:
-            _Dispatch(workers, store, entries, {p.id: p for p in todo}, bar, say).run(chunks)
+            dispatch = _Dispatch(workers, store, entries, {p.id: p for p in todo}, bar, say)
+            try:
+                dispatch.run(chunks)
+            finally:
+                summary.cpu_seconds = dispatch.cpu_seconds
         for handle in workers:
             ray.kill(handle)
     finally:
@@ -259,6 +263,7 @@ class _Dispatch:
         self.first_seen: dict[str, float] = {}
         self.load = [0] * len(workers)
         self.inflight: dict[Any, tuple[int, Chunk]] = {}
+        self.cpu_seconds = 0.0
 
     def run(self, chunks: deque[Chunk]) -> None:
         """Process every chunk; on an interrupt the unfinished sources keep their ``.part`` files (redone on a rerun)."""
@@ -307,6 +312,7 @@ class _Dispatch:
         if writer is None:
             writer = self.writers[chunk.source] = self.store.writer(chunk.source)
         writer.add(chunk.index, result.lines)
+        self.cpu_seconds += result.cpu_seconds
         entry.status = "running"
         entry.frames += result.frames
         entry.objects += result.objects

@@ -42,12 +42,13 @@ class BatchSummary:
     """Every source's outcome, and the run's throughput (frames processed in this run / wall seconds).
 
     ``startup_seconds``: of ``seconds``, the time until every actor had built its models
-    (a local cluster's start included).
+    (a local cluster's start included); ``cpu_seconds``: CPU time the actors spent on chunks.
     """
 
     sources: list[SourceSummary] = field(default_factory=list)
     seconds: float = 0.0
     startup_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     actors: int = 0
     address: str | None = None
 
@@ -80,6 +81,7 @@ class BatchSummary:
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
             "startup_seconds": round(self.startup_seconds, 3),
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "fps": round(self.fps, 3),
             "actors": self.actors,
             "address": self.address,

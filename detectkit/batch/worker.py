@@ -47,7 +47,7 @@ class ChunkResult:
         lines: one JSON object per processed frame (the ``detectkit run --json`` line, without newline).
         frames: frames processed; ``objects``/``faces``: boxes found in them.
         corrupt: unreadable frames skipped; ``messages``: what was reported about them.
-        seconds: wall time in the worker.
+        seconds: wall time in the worker; ``cpu_seconds``: CPU time of the worker process meanwhile (all its threads).
     """
 
     source: str
@@ -59,6 +59,7 @@ class ChunkResult:
     corrupt: int = 0
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def _chunk_source(chunk: Chunk) -> Any:
@@ -86,7 +87,7 @@ def process_chunk(models: BuiltModels, chunk: Chunk) -> ChunkResult:
     from ..video.pipeline import Pipeline
     from ..video.sinks import CallbackSink, JsonLinesSink
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = ChunkResult(chunk.source, chunk.index)
     buffer = io.StringIO()
     options = dict(models.pipeline_options)
@@ -110,6 +111,7 @@ def process_chunk(models: BuiltModels, chunk: Chunk) -> ChunkResult:
     result.frames = int(stats.frames_processed)
     result.corrupt = int(stats.frames_corrupt)
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu
     return result
 
 
