@@ -1,6 +1,6 @@
 """Load on `detectkit serve`: concurrent identify clients while viewers watch the MJPEG stream.
 
-    python benchmarks/serve_load.py [--clients 20] [--viewers 5] [--seconds 30] [--quiet-seconds 10] [--max-requests 20000]
+    python benchmarks/serve_load.py [--clients 20] [--viewers 5] [--seconds 30] [--quiet-seconds 10] [--max-requests 20000] [--api-model-slots 1,20]
 
 A real server (``python -m detectkit serve``, its own process, 127.0.0.1 only) runs with
 ``--model none`` (faces only), a HOG face gallery (``--face-weights hog-face``: no weights
@@ -15,7 +15,9 @@ enrolled first.
    loop, for ``--seconds`` (at most ``--max-requests`` requests): requests/s, p50/p99 latency,
    failed requests (goal 0), the stream's FPS under load.
 
-After the server stops, the gallery file's ``integrity_check`` must say ``ok``. Bounded:
+After the server stops, the gallery file's ``integrity_check`` must say ``ok``. This is done
+once per ``--api-model-slots`` value (a new server each time), so the two settings are
+compared in one run. Bounded:
 every phase has a time limit and the requests a count limit; nothing listens beyond 127.0.0.1.
 """
 
@@ -26,7 +28,6 @@ import asyncio
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,29 +158,21 @@ async def _phase(base: str, token: str, viewers: int, seconds: float, clients: i
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--viewers", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--quiet-seconds", type=float, default=10.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
-    args = parser.parse_args()
-
+def _run_server(args: argparse.Namespace, slots: int, clip: Path, work: Path) -> dict:
+    """Start a server with ``--api-model-slots slots``, run both phases, stop it, check its gallery."""
     import httpx
 
     from detectkit.faces import Gallery
 
-    work = Path(tempfile.mkdtemp(prefix="detectkit-serve-load-"))
-    clip = CLIP if CLIP.is_file() else _make_clip(work / "astronaut.mp4")
-    gallery = work / "faces.db"
+    gallery = work / f"faces-{slots}.db"
     token = secrets.token_urlsafe(32)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "detectkit", "serve", "--host", "127.0.0.1", "--port", str(port), "--model", "none",
-               "--gallery", str(gallery), "--face-weights", "hog-face", "--face-threshold", "0.8", "--source", f"door={clip}"]
+               "--gallery", str(gallery), "--face-weights", "hog-face", "--face-threshold", "0.8", "--source", f"door={clip}",
+               "--api-model-slots", str(slots)]
     env = {**os.environ, "DETECTKIT_TOKEN": token, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    log = open(work / "server.log", "w")
+    log = open(work / f"server-{slots}.log", "w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     photo = _jpeg(_astronaut(256))
     other = _jpeg(_astronaut(256)[:, ::-1].copy())
@@ -192,7 +185,7 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start; see {work / 'server.log'}")
+                raise SystemExit(f"the server did not start; see {work / f'server-{slots}.log'}")
             time.sleep(0.5)
         headers = {"Authorization": f"Bearer {token}"}
         enrolled = httpx.post(f"{base}/api/faces/people/Reference/photos", headers=headers, timeout=120,
@@ -211,26 +204,48 @@ def main() -> None:
         log.close()
     with Gallery(gallery, create=False) as g:
         integrity, people = g.integrity_check(), g.names()
+    return {"slots": slots, "quiet": quiet, "loaded": loaded, "integrity": integrity, "people": people}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--viewers", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--quiet-seconds", type=float, default=10.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--api-model-slots", default="1,20",
+                        help="the server's --api-model-slots, comma-separated: one server per value, one after the other (default: 1,20)")
+    args = parser.parse_args()
+    slot_values = [int(v) for v in args.api_model_slots.split(",") if v.strip()]
+
+    work = Path(tempfile.mkdtemp(prefix="detectkit-serve-load-"))
+    clip = CLIP if CLIP.is_file() else _make_clip(work / "astronaut.mp4")
+    runs = [_run_server(args, slots, clip, work) for slots in slot_values]
 
     print(f"# detectkit serve under load: {machine()}")
     print(f"source: {clip.name} (looped at its frame rate, faces only, HOG embeddings, identity per track)")
-    print(f"load: {args.clients} identify clients + 1 enrol/remove writer for {loaded['elapsed']:.1f} s, {args.viewers} MJPEG viewers\n")
-    lat = loaded["latencies"]
-    print(table(
-        ["requests", "requests/s", "p50 ms", "p99 ms", "failed", "writes (enrol+remove)", "gallery integrity_check", "people after"],
-        [[loaded["requests"], f"{loaded['requests'] / loaded['elapsed']:.2f}", f"{1000 * _percentile(lat, 50):.0f}",
-          f"{1000 * _percentile(lat, 99):.0f}", len(loaded["failures"]), loaded["writes"], integrity, ", ".join(people)]],
-    ))
+    print(f"load: {args.clients} identify clients + 1 enrol/remove writer for {args.seconds:.0f} s "
+          f"(requests in flight then finish), {args.viewers} MJPEG viewers; one server per --api-model-slots value\n")
+    rows = []
+    for run in runs:
+        loaded, lat = run["loaded"], run["loaded"]["latencies"]
+        rows.append([run["slots"], loaded["requests"], f"{loaded['requests'] / loaded['elapsed']:.2f}", f"{1000 * _percentile(lat, 50):.0f}",
+                     f"{1000 * _percentile(lat, 99):.0f}", len(loaded["failures"]), loaded["writes"], run["integrity"], ", ".join(run["people"])])
+    print(table(["api model slots", "identify requests", "requests/s", "p50 ms", "p99 ms", "failed", "writes (enrol+remove)",
+                 "gallery integrity_check", "people after"], rows))
     print()
     rows = []
-    for label, phase in (("no load", quiet), ("under load", loaded)):
-        fps = phase["viewer_fps"]
-        rows.append([label, f"{phase['pipeline_fps']:.2f}", f"{statistics.mean(fps):.2f}", f"{min(fps):.2f}", f"{max(fps):.2f}"])
-    print(table(["stream", "pipeline FPS", "viewer FPS mean", "viewer FPS min", "viewer FPS max"], rows))
-    ratio = loaded["pipeline_fps"] / quiet["pipeline_fps"] if quiet["pipeline_fps"] else float("nan")
-    print(f"\nstream FPS under load / without: {ratio:.2f}")
-    if loaded["failures"]:
-        print("failures (first 5):", *loaded["failures"][:5], sep="\n  ")
+    for run in runs:
+        quiet, loaded = run["quiet"], run["loaded"]
+        ratio = loaded["pipeline_fps"] / quiet["pipeline_fps"] if quiet["pipeline_fps"] else float("nan")
+        rows.append([run["slots"], f"{quiet['pipeline_fps']:.2f}", f"{min(quiet['viewer_fps']):.2f} - {max(quiet['viewer_fps']):.2f}",
+                     f"{loaded['pipeline_fps']:.2f}", f"{min(loaded['viewer_fps']):.2f} - {max(loaded['viewer_fps']):.2f}", f"{ratio:.2f}"])
+    print(table(["api model slots", "stream FPS, no load", "viewers' FPS, no load", "stream FPS, under load",
+                 "viewers' FPS, under load", "under load / no load"], rows))
+    for run in runs:
+        if run["loaded"]["failures"]:
+            print(f"failures with {run['slots']} slot(s) (first 5):", *run["loaded"]["failures"][:5], sep="\n  ")
 
 
 if __name__ == "__main__":

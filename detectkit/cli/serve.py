@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MB (default: 20)")
     parser.add_argument("--max-pixels", type=int, default=None, help="largest uploaded image in pixels (default: 40 million)")
     parser.add_argument("--max-files", type=int, default=20, help="most photos in one enrolment (default: 20)")
+    parser.add_argument("--api-model-slots", type=int, default=1, metavar="N",
+                        help="API requests running a model at once; the streams wait behind at most N (default: 1)")
     parser.epilog = "--model auto: a local COCO YOLO, else yolo11n.pt downloaded; --model none: no object detection"
     parser.set_defaults(func=serve)
 
@@ -76,7 +78,8 @@ def build(args: argparse.Namespace) -> tuple[Any, str, bool]:
     given = args.token or os.environ.get(TOKEN_ENV) or None
     check_bind(args.host, explicit_token=given is not None)
     token = given or generate_token()
-    limits: dict[str, Any] = {"max_upload_bytes": int(args.max_upload_mb * 1024 * 1024), "max_files": args.max_files}
+    limits: dict[str, Any] = {"max_upload_bytes": int(args.max_upload_mb * 1024 * 1024), "max_files": args.max_files,
+                              "api_model_slots": args.api_model_slots}
     if args.max_pixels is not None:
         limits["max_pixels"] = args.max_pixels
     settings = ServeSettings(token=token, **limits)

@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from .http_errors import Unavailable
 from .settings import ServeSettings
@@ -27,6 +29,15 @@ class ServeContext:
     detector: Any = None
     recognizer: Any = None
     hub: StreamHub = field(default_factory=StreamHub)
+
+    def __post_init__(self) -> None:
+        self._model_slots = threading.BoundedSemaphore(self.settings.api_model_slots)
+
+    @contextlib.contextmanager
+    def model_call(self) -> Iterator[None]:
+        """Hold one of the API's model slots (see ``ServeSettings.api_model_slots``) while a model runs."""
+        with self._model_slots:
+            yield
 
     def need_detector(self) -> Any:
         """The detector, or :class:`Unavailable` (503)."""

@@ -53,7 +53,8 @@ def detect_router(context: ServeContext) -> Any:
         detector = context.need_detector()
         array = decode_photo(image.file.read(), image.filename or "upload", max_pixels=context.settings.max_pixels)
         try:
-            found = detector(array, conf=conf, iou=iou, classes=parse_classes(classes), max_det=max_det, imgsz=imgsz)
+            with context.model_call():
+                found = detector(array, conf=conf, iou=iou, classes=parse_classes(classes), max_det=max_det, imgsz=imgsz)
         except ModelError as exc:  # an unknown class name
             raise BadParameter(str(exc)) from None
         if not annotated:

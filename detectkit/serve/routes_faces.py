@@ -105,7 +105,8 @@ def faces_router(context: ServeContext) -> Any:
             why = "some photos were rejected (strict)" if readable else "no usable face in any photo"
             raise FaceError(f"cannot enrol {clean!r}: {why}; nothing was written\n{report.summary()}", report)
         try:
-            report = recognizer.enroll(clean, readable, replace=replace, strict=strict)
+            with context.model_call():
+                report = recognizer.enroll(clean, readable, replace=replace, strict=strict)
         except FaceError as exc:
             if isinstance(exc.report, EnrollReport):
                 exc.report.rejected[:0] = unreadable
@@ -138,7 +139,8 @@ def faces_router(context: ServeContext) -> Any:
     ) -> dict[str, Any]:
         clean = person(name)
         array = decode_photo(photo.file.read(), photo.filename or "upload", max_pixels=limits.max_pixels)
-        return context.need_recognizer().verify(array, clean).to_dict()
+        with context.model_call():
+            return context.need_recognizer().verify(array, clean).to_dict()
 
     @router.post("/identify", summary="Who is in the photo (every face, top-k candidates)")
     def identify(
@@ -148,7 +150,8 @@ def faces_router(context: ServeContext) -> Any:
         if top_k > limits.max_top_k:
             raise BadParameter(f"top_k={top_k} is over the limit of {limits.max_top_k}")
         array = decode_photo(photo.file.read(), photo.filename or "upload", max_pixels=limits.max_pixels)
-        faces = context.need_recognizer().identify(array, top_k=top_k)
+        with context.model_call():
+            faces = context.need_recognizer().identify(array, top_k=top_k)
         return {"image": photo.filename, "faces": [face.to_dict() for face in faces]}
 
     @router.get("/export", summary="Download the whole gallery (JSON, embeddings included)")

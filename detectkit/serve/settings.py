@@ -31,6 +31,9 @@ class ServeSettings:
         max_pixels: largest image, width x height (the library's ``load_image`` limit); larger: 413.
         max_files: most photos in one enrolment.
         max_top_k: largest ``top_k`` of an identification.
+        api_model_slots: API requests that may run a model at the same time. The models serialise
+            their calls anyway; with one slot the live streams wait behind at most one API request,
+            not behind every queued one (measured: benchmarks/serve_load.py, docs/benchmarks.md).
 
     Raises:
         ModelError: a token shorter than :data:`MIN_TOKEN_LENGTH`, or a limit below 1.
@@ -41,11 +44,12 @@ class ServeSettings:
     max_pixels: int = min(MAX_PIXELS, 40_000_000)
     max_files: int = 20
     max_top_k: int = 50
+    api_model_slots: int = 1
 
     def __post_init__(self) -> None:
         if len(self.token) < MIN_TOKEN_LENGTH:
             raise ModelError(f"the API token must have at least {MIN_TOKEN_LENGTH} characters (got {len(self.token)})")
-        for name in ("max_upload_bytes", "max_pixels", "max_files", "max_top_k"):
+        for name in ("max_upload_bytes", "max_pixels", "max_files", "max_top_k", "api_model_slots"):
             if int(getattr(self, name)) < 1:
                 raise ModelError(f"{name} must be at least 1, got {getattr(self, name)}")
 

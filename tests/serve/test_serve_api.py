@@ -239,3 +239,26 @@ def test_info_and_openapi_describe_the_api(client):
                  "/api/faces/export", "/streams/{name}.mjpg", "/streams/{name}/events"):
         assert path in schema["paths"], path
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_api_model_calls_take_turns_in_their_slots():
+    import threading
+
+    from detectkit.serve import ServeSettings
+    from detectkit.serve.context import ServeContext
+
+    context = ServeContext(ServeSettings(token=TOKEN, api_model_slots=1))
+    inside, entered = threading.Event(), []
+
+    def second() -> None:
+        with context.model_call():
+            entered.append("second")
+
+    with context.model_call():
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join(0.3)
+        assert entered == []  # the one slot is taken: the second request waits
+        inside.set()
+    worker.join(5)
+    assert entered == ["second"]
