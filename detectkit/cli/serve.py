@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .options import add_model_options
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--track", action="store_true", help="give objects track ids on the streams (ByteTrack)")
     parser.add_argument("--gallery", default=None, metavar="FILE", help="face gallery (SQLite; created when missing): enables /api/faces and names on the streams")
     parser.add_argument("--face-weights", default="facenet-vggface2",
-                        help="face embedder: FaceNet weights (name or file) or hog-face (default: facenet-vggface2)")
+                        help="face embedder: a registered name (facenet, hog-face, ...) or FaceNet weights (name or file) (default: facenet-vggface2)")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--face-identity", choices=("track", "frame"), default="track",
                         help="on the streams: identify each face track and vote (track), or every face in every frame (frame)")
@@ -57,15 +58,24 @@ def _say(message: str) -> None:
 
 
 def make_recognizer(args: argparse.Namespace) -> Any:
-    """The FaceRecognizer over ``--gallery`` (created when missing: people are enrolled through the server)."""
-    from ..faces import FaceRecognizer
+    """The FaceRecognizer over ``--gallery`` (:func:`detectkit.factories.make_recognizer`).
 
-    embedder: Any = args.face_weights
-    if embedder == "hog-face":
-        from ..classical import HogFaceEmbedder
+    A missing gallery file is created empty first: people are enrolled through the server.
+    """
+    from ..factories import make_recognizer as recognizer_for
+    from ..faces import Gallery
 
-        embedder = HogFaceEmbedder()
-    return FaceRecognizer(gallery=args.gallery, embedder=embedder, threshold=args.face_threshold, device=args.device)
+    if not Path(args.gallery).exists():
+        Gallery(args.gallery, create=True).close()
+    return recognizer_for(args.gallery, embedder=args.face_weights, threshold=args.face_threshold, device=args.device)
+
+
+def make_detector(args: argparse.Namespace) -> Any:
+    """The Detector the options ask for (:func:`detectkit.factories.make_detector`), ``None`` for ``--model none``."""
+    from ..factories import make_detector as detector_for
+
+    return detector_for(args.model, device=args.device, conf=args.conf, iou=args.iou, classes=args.classes,
+                        max_det=args.max_det, imgsz=args.imgsz)
 
 
 def build(args: argparse.Namespace) -> tuple[Any, str, bool]:
@@ -73,7 +83,6 @@ def build(args: argparse.Namespace) -> tuple[Any, str, bool]:
     from ..serve import ServeSettings, check_bind, create_app, generate_token
     from ..serve.sources import parse_source
     from ..serve.streams import LiveStream, StreamHub
-    from .run import make_detector
 
     given = args.token or os.environ.get(TOKEN_ENV) or None
     check_bind(args.host, explicit_token=given is not None)
