@@ -25,7 +25,6 @@ from .routes_pages import login_page, pages_router
 from .routes_streams import streams_router
 from .settings import ServeSettings
 from .streams import StreamHub
-from .uploads import BodyLimit
 
 __all__ = ["create_app"]
 
@@ -75,6 +74,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        max_body_size=settings.max_upload_bytes,  # 413 before a larger body is read (Content-Length, or counted)
     )
     app.state.context = context
     install_error_handlers(app)
@@ -92,7 +92,5 @@ def create_app(
     app.include_router(faces_router(context), dependencies=documented)
     app.include_router(streams_router(context, stopping), dependencies=documented)
     app.include_router(pages_router(context))
-    # outermost last: the body limit sees a request only once its token is right
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(TokenAuth, token=settings.token, public=PUBLIC_PATHS, login_page=login_page)
     return app

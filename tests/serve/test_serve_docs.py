@@ -42,7 +42,7 @@ def test_pages_and_scripts_are_package_data():
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     patterns = project["tool"]["setuptools"]["package-data"]["detectkit.serve"]
     assert {"static/*.html", "static/*.js", "static/*.css"} <= set(patterns)
-    assert set(project["project"]["optional-dependencies"]["serve"]) >= {"fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9"}
+    assert set(project["project"]["optional-dependencies"]["serve"]) >= {"fastapi>=0.165", "uvicorn>=0.29", "python-multipart>=0.0.9"}
 
 
 def test_import_detectkit_serve_is_light():
