@@ -117,6 +117,13 @@ def serve(args: argparse.Namespace) -> int:
     else:
         _say(f"API token: {token}")
         _say(f"open {base}/?token={token}")
+    import logging
+
+    from ..serve.auth import RedactTokens
+
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)  # its Config set up uvicorn's loggers: the access log must not show ?token=
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RedactTokens())
+    server.run()
     return 0

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import re
 import secrets
 from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import parse_qs
 
-__all__ = ["generate_token", "token_matches", "TokenAuth", "PUBLIC_PATHS", "request_token"]
+__all__ = ["generate_token", "token_matches", "TokenAuth", "PUBLIC_PATHS", "request_token", "RedactTokens"]
 
 PUBLIC_PATHS = frozenset({"/health"})
 """Paths answered without a token."""
@@ -44,6 +46,27 @@ def token_matches(expected: str, given: str | None) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+
+
+class RedactTokens(logging.Filter):
+    """A logging filter that replaces ``?token=...`` in log lines (uvicorn's access log) by ``token=***``.
+
+    Example:
+        >>> import logging
+        >>> record = logging.LogRecord("uvicorn.access", 20, "", 0, '%s "%s %s"', ("1.2.3.4", "GET", "/x.mjpg?token=abc&a=1"), None)
+        >>> RedactTokens().filter(record), record.getMessage()
+        (True, '1.2.3.4 "GET /x.mjpg?token=***&a=1"')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1***", record.msg)
+        return True
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
