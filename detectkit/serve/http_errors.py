@@ -5,12 +5,18 @@ error                                  status
 =====================================  ======
 ``ImageError`` (unreadable upload)     400
 ``NotFound`` (unknown person/stream)   404
-``Conflict`` (name taken, wrong model) 409
+``Conflict`` (name taken), any other   409
+``GalleryError`` (another model's
+embeddings, gallery locked)
 over the upload or pixel limit         413
 ``FaceError``, ``ModelError``,         422
 ``BadParameter``, ``ValueError``
+``SourceError``                        502
 ``Unavailable`` (no model loaded)      503
 =====================================  ======
+
+Names are checked (422) and people looked up (404) by the routes before the gallery is
+asked, so the gallery's own errors that remain are conflicts with its state.
 
 The body is ``{"detail": message, "error": class name}`` (plus ``"report"`` for a
 refused enrolment: every photo and why).
