@@ -262,3 +262,19 @@ def test_api_model_calls_take_turns_in_their_slots():
         inside.set()
     worker.join(5)
     assert entered == ["second"]
+
+
+def test_a_gallery_of_another_model_is_409_with_the_library_message(tmp_path, settings, client_for, face_detector, hog_embedder, face_jpeg):
+    from detectkit.classical import HogFaceEmbedder
+    from detectkit.faces import FaceRecognizer
+    from detectkit.serve import create_app
+
+    with FaceRecognizer(tmp_path / "g.db", detector=face_detector, embedder=hog_embedder) as first:
+        first.enroll("Eileen", [face_jpeg])
+    with FaceRecognizer(tmp_path / "g.db", detector=face_detector, embedder=HogFaceEmbedder(cell=16)) as other:
+        client = client_for(create_app(settings, recognizer=other))
+        photo = {"photo": ("a.jpg", face_jpeg, "image/jpeg")}
+        found = client.post("/api/faces/identify", headers=AUTH, files=photo)
+        assert found.status_code == 409 and "different models cannot be compared" in found.json()["detail"]
+        verify = client.post("/api/faces/verify", headers=AUTH, files=photo, data={"name": "Eileen"})
+        assert verify.status_code == 409 and "re-enrol them with this model" in verify.json()["detail"]
