@@ -278,3 +278,19 @@ def test_a_gallery_of_another_model_is_409_with_the_library_message(tmp_path, se
         assert found.status_code == 409 and "different models cannot be compared" in found.json()["detail"]
         verify = client.post("/api/faces/verify", headers=AUTH, files=photo, data={"name": "Eileen"})
         assert verify.status_code == 409 and "re-enrol them with this model" in verify.json()["detail"]
+
+
+def test_stream_endpoints_through_the_test_client(settings, client_for, tmp_path):
+    from detectkit.serve import LiveStream, StreamHub, create_app
+
+    hub = StreamHub()
+    hub.add(LiveStream("gone", str(tmp_path / "missing.mp4"), retry_backoff=30.0))
+    client = client_for(create_app(settings, hub=hub))
+    listed = client.get("/api/streams", headers=AUTH).json()
+    assert [s["name"] for s in listed] == ["gone"] and listed[0]["frames"] == 0
+    assert client.get("/api/streams/nowhere", headers=AUTH).status_code == 404
+    for path in ("/streams/nowhere.mjpg", "/streams/nowhere/events", "/streams/nowhere.jpg"):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code == 404 and "no stream named 'nowhere' (streams: gone)" == response.json()["detail"], path
+    no_frame = client.get("/streams/gone.jpg", headers=AUTH)
+    assert no_frame.status_code == 404 and "has no frame yet" in no_frame.json()["detail"]
