@@ -79,7 +79,7 @@ def yolo_section(out: Path, n_images: int) -> tuple[str, dict]:
     from detectkit.runtimes.auto import load_on_runtime
     from detectkit.training.datasets import load_dataset
     from detectkit.training.evaluate import evaluate
-    from detectkit.training.export import export
+    from detectkit.deploy.onnx import export
     from detectkit.images import load_image
 
     pt = out / "yolov8n-coco.pt"
@@ -133,7 +133,7 @@ def frcnn_section(out: Path, n_images: int) -> str:
     from detectkit.runtimes.convert import to_openvino
     from detectkit.runtimes.openvino_backend import load_openvino_backend
     from detectkit.training.datasets import load_dataset
-    from detectkit.training.export import export_torchvision_onnx
+    from detectkit.deploy.onnx import export_torchvision_onnx
 
     builder = "fasterrcnn_mobilenet_v3_large_320_fpn"
     torch.manual_seed(0)

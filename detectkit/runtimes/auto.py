@@ -37,7 +37,17 @@ def describe_runtime(backend: Any) -> str:
         >>> describe_runtime(B())
         'openvino int8'
     """
-    return f"{getattr(backend, 'runtime', 'torch')} {getattr(backend, 'precision', 'fp32')}"
+    source = str(getattr(backend, "source", ""))
+    runtime = getattr(backend, "runtime", None) or ("onnx" if source.lower().endswith(".onnx") else "torch")
+    precision = getattr(backend, "precision", None)
+    if precision is None:
+        quantised = getattr(backend, "quantization", "none") not in ("none", "")
+        precision = "int8" if quantised or (source.lower().endswith(".onnx") and _is_int8_onnx(Path(source))) else "fp32"
+        try:
+            backend.precision = precision
+        except AttributeError:
+            pass
+    return f"{runtime} {precision}"
 
 
 def source_kind(model: Any, weights: Any = "DEFAULT") -> str:
@@ -128,12 +138,7 @@ def _labelled(backend: Any, runtime: str) -> Any:
             backend.runtime = runtime
         except AttributeError:
             pass
-    if not hasattr(backend, "precision"):
-        quantised = getattr(backend, "quantization", "none") not in ("none", "")
-        try:
-            backend.precision = "int8" if quantised else "fp32"
-        except AttributeError:
-            pass
+    describe_runtime(backend)  # records ``precision``
     return backend
 
 
@@ -156,7 +161,7 @@ def _load_converted(runtime: str, model: str, device: Any, kind: str, weights: A
     from .cache import cache_key, cached_conversion, weights_digest
     from .convert import onnx_to_openvino, to_openvino
     from .openvino_backend import load_openvino_backend
-    from ..training.finetune import family_of
+    from ..detection.registry import family_of
     from ..weights import resolve_weights
 
     family = "ultralytics" if kind.startswith("onnx") and not _is_detectkit_onnx(model) else (
@@ -173,7 +178,7 @@ def _load_converted(runtime: str, model: str, device: Any, kind: str, weights: A
 
     def convert(folder: Path) -> Path:
         if runtime == "onnx":
-            from ..training.export import export
+            from ..deploy.onnx import export
 
             folder.mkdir(parents=True, exist_ok=True)
             export(model, out=folder / "model.onnx", imgsz=imgsz, weights=weights)

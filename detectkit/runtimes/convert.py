@@ -5,7 +5,7 @@
   post-training quantisation (mixed preset, detection head kept in float) calibrated on the
   dataset's val images. The folder is ``<stem>_openvino_model`` (``<stem>_int8_openvino_model``).
 * torchvision (a detectkit checkpoint or a builder name): detectkit's ONNX export (the whole
-  model, pre- and post-processing, any image size; see :mod:`detectkit.training.export`), then
+  model, pre- and post-processing, any image size; see :mod:`detectkit.deploy.onnx`), then
   ``openvino.convert_model``; its metadata go into the graph's ``rt_info``. int8: ``nncf.quantize``
   calibrated on up to ``calibration_size`` images of ``data``, resized as the backend resizes them.
 
@@ -37,7 +37,7 @@ DEFAULT_CALIBRATION_SIZE = 300
 
 
 def _family(model: str) -> str:
-    from ..training.finetune import family_of
+    from ..detection.registry import family_of
 
     return family_of(model)
 
@@ -133,7 +133,7 @@ def _torchvision(model: str, target: Path, imgsz: int | None, int8: bool, data: 
     import openvino as ov
 
     from ..detection.onnx_backend import read_metadata
-    from ..training.export import export_torchvision_onnx
+    from ..deploy.onnx import export_torchvision_onnx
 
     with tempfile.TemporaryDirectory(prefix="detectkit-openvino-") as work:
         onnx_path = export_torchvision_onnx(model, Path(work) / "model.onnx", imgsz=imgsz, weights=weights)

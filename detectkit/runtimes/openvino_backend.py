@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -140,22 +139,17 @@ class _CompiledSession:
 
 
 def _apply_metadata(backend: Any, meta: dict[str, str]) -> None:
-    """The same fields the ONNX backend reads from its file's metadata."""
-    try:
-        backend.names = {int(k): str(v) for k, v in json.loads(meta["names"]).items()}
-        backend.label_offset = int(meta.get("label_offset", "0"))
-        backend.imgsz = int(meta["imgsz"])
-        backend.min_size = float(meta.get("min_size", meta["imgsz"]))
-        backend.max_size = float(meta.get("max_size", meta["imgsz"]))
-        fixed = [int(v) for v in meta.get("fixed_size", "").split(",") if v.strip()]
-        backend.fixed_size = (fixed[1], fixed[0]) if len(fixed) == 2 else None
-        backend.score_thresh = float(meta.get("score_thresh", "0"))
-        backend.nms_iou = float(meta.get("nms_iou", "1"))
-        backend.max_det = int(meta.get("max_det", "100"))
-    except (KeyError, ValueError) as exc:
-        raise WeightsFormatError(f"{backend.path}: detectkit metadata in this OpenVINO model is incomplete or malformed ({exc})") from exc
-    backend.builder = meta.get("builder", "")
-    backend.quantization = meta.get("quantization", "none")
+    """The same fields the ONNX backend reads from its file's metadata (one schema: ``model_metadata``)."""
+    from ..detection.model_metadata import ExportMetadata
+
+    backend.metadata = parsed = ExportMetadata.from_dict(meta, backend.path)
+    backend.names = dict(parsed.names)
+    backend.label_offset = parsed.label_offset
+    backend.imgsz = parsed.imgsz
+    backend.min_size, backend.max_size, backend.fixed_size = parsed.min_size, parsed.max_size, parsed.fixed_size
+    backend.score_thresh, backend.nms_iou, backend.max_det = parsed.score_thresh, parsed.nms_iou, parsed.max_det
+    backend.builder = parsed.builder
+    backend.quantization = parsed.quantization
 
 
 def _cpu(device: Any) -> Any:

@@ -18,7 +18,7 @@ from detectkit.errors import ModelError, WeightsFormatError, WeightsNotFoundErro
 from detectkit.runtimes.convert import onnx_to_openvino, to_openvino
 from detectkit.runtimes.openvino_backend import OpenVinoTorchvisionBackend, OpenVinoYoloBackend, load_openvino_backend
 from detectkit.runtimes.openvino_files import model_kind
-from detectkit.training.export import export
+from detectkit.deploy.onnx import export
 from detectkit.training.torchvision_model import untrained_model
 
 BUILDER = "fasterrcnn_mobilenet_v3_large_320_fpn"
