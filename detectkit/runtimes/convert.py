@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -116,7 +118,7 @@ def _yolo(model: str, target: Path, imgsz: int | None, int8: bool, data: Any, ca
                 raise DatasetError(f"{data}: no images to calibrate int8 on")
             args.update(quantize=8, data=str(to_ultralytics_yaml(train, val, Path(work) / "calibration")))
             args["fraction"] = min(1.0, calibration_size / len(val))
-        with offline_ultralytics(), keep_torch_threads():
+        with offline_ultralytics(), keep_torch_threads(), _quiet_nncf():
             try:
                 yolo = ultralytics.YOLO(str(staged), task="detect")
                 written = Path(yolo.export(**args))
@@ -238,11 +240,24 @@ def _quantize_torchvision(model: Any, meta: dict[str, str], data: Any, calibrati
     if not tensors:
         raise DatasetError(f"{data}: no images to calibrate int8 on")
     try:
-        return nncf.quantize(
-            model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, subset_size=len(tensors),
-        )
+        with _quiet_nncf():
+            return nncf.quantize(
+                model, nncf.Dataset(tensors), preset=nncf.QuantizationPreset.MIXED, subset_size=len(tensors),
+            )
     except Exception as exc:
         raise ModelError(f"NNCF could not quantise this torchvision model ({type(exc).__name__}: {exc})") from exc
+
+
+@contextlib.contextmanager
+def _quiet_nncf() -> Iterator[None]:
+    """NNCF logs every quantiser it places at INFO: keep it to warnings during a conversion."""
+    logger = logging.getLogger("nncf")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def _replace_folder(source: Path, target: Path) -> None:
