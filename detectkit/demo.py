@@ -170,6 +170,7 @@ def run_clip_demo(
     frames_per_scene: int = 10,
     fps: float = 10.0,
     log: Callable[[str], None] = print,
+    runtime: str | None = "auto",
 ) -> DemoReport:
     """Run the whole pipeline on the embedded clip and write ``out_dir/demo.mp4`` plus a still per scene.
 
@@ -180,6 +181,7 @@ def run_clip_demo(
         faces: look for faces (MTCNN), and name them when FaceNet weights are present
             (the astronaut is enrolled as ``DEMO_PERSON`` from her photo).
         frames_per_scene, fps: length and rate of the clip.
+        runtime: where the models run (``"auto"``: OpenVINO on a CPU; see :mod:`detectkit.runtimes`).
 
     Example:
         >>> # report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
@@ -194,19 +196,23 @@ def run_clip_demo(
     weights = auto_model(log) if model == "auto" else model
     if weights is None:
         report.skipped.append("object detection: no detector weights")
-    detector = make_detector(weights, device=device) if weights else None
-    recognizer, identity = (None, "none")
+    from .runtimes.face_nets import faces_on_runtime
+
+    detector = make_detector(weights, device=device, runtime=runtime) if weights else None
+    recognizer, identity, face_runtime = None, "none", "none"
     if faces:
         recognizer, identity = _face_stage(device, log, report)
+        face_runtime = faces_on_runtime(recognizer, runtime)
         if identity == "track":
             enrolled = recognizer.enroll(DEMO_PERSON, sample_images()["astronaut"])
             log(f"enrolled {DEMO_PERSON} from skimage.data.astronaut() ({enrolled.faces_used} face)")
     if detector is None and recognizer is None:
         return report
     if detector is not None:
-        log(f"objects: {weights} on {detector.device}")
+        log(f"objects: {weights} on {detector.device}, runtime {detector.runtime}")
     if recognizer is not None:
-        log("faces: MTCNN" + (" + FaceNet, identity per track" if identity == "track" else " (detection only)"))
+        log("faces: MTCNN" + (" + FaceNet, identity per track" if identity == "track" else " (detection only)")
+            + f"; {face_runtime}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +295,7 @@ def run_live_demo(
     device: str = "auto",
     save: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
+    runtime: str | None = "auto",
 ) -> DemoReport:
     """The live demo: the camera in a window with objects and enrolled faces labelled (``q``/Esc quits).
 
@@ -304,11 +311,16 @@ def run_live_demo(
 
     report = DemoReport()
     weights = auto_model(log) if model == "auto" else model
-    detector = make_detector(weights, device=device) if weights else None
+    detector = make_detector(weights, device=device, runtime=runtime) if weights else None
     if weights is None:
         report.skipped.append("object detection: no detector weights")
+    else:
+        log(f"objects: {weights} on {detector.device}, runtime {detector.runtime}")
     path = Path(gallery or os.environ.get("DETECTKIT_GALLERY", "faces.db"))
     recognizer, identity = _face_stage(device, log, report, gallery=str(path) if path.exists() else None)
+    from .runtimes.face_nets import faces_on_runtime
+
+    log(f"faces: {faces_on_runtime(recognizer, runtime)}")
     if identity == "track":
         people = len(recognizer.gallery)
         log(f"faces: {people} people enrolled in {path}" if path.exists() else

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="webcam index, video file, stream URL, image folder or glob")
-    add_model_options(parser, "auto")
+    add_model_options(parser, "auto", runtime="auto")
     parser.add_argument("--faces", metavar="GALLERY", default=None, help="recognise faces enrolled in this gallery")
     parser.add_argument(
         "--face-identity", choices=("track", "frame"), default="track",
@@ -72,7 +72,7 @@ def _detector(args: argparse.Namespace) -> "Detector | None":
 
     return make_detector(
         args.model, device=args.device, conf=args.conf, iou=args.iou, classes=args.classes, max_det=args.max_det,
-        imgsz=args.imgsz,
+        imgsz=args.imgsz, runtime=getattr(args, "runtime", None),
     )
 
 
@@ -97,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
     if detector is None and recognizer is None:
         _say("nothing to run: --model none and no --faces")
         return 2
+    from ..runtimes.face_nets import faces_on_runtime
+
+    if detector is not None:
+        _say(f"objects: {detector.model_name} on {detector.runtime}")
+    if recognizer is not None:
+        _say(f"faces: {faces_on_runtime(recognizer, getattr(args, 'runtime', None))}")
     sinks: list = []
     if args.show:
         sinks.append(WindowSink(f"detectkit: {args.source}"))

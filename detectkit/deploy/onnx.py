@@ -36,7 +36,7 @@ from ..errors import ModelError, WeightsFormatError
 
 __all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS"]
 
-EXPORT_FORMATS = ("onnx",)
+EXPORT_FORMATS = ("onnx", "openvino", "engine")
 EXPORT_SCORE_THRESH = 0.001
 """The lowest score a torchvision ONNX graph keeps (``Detector``'s ``conf`` filters above it)."""
 
@@ -206,12 +206,14 @@ def export(
     opset: int | None = None,
     data: Any = None,
     weights: Any = "DEFAULT",
+    log: Any = None,
 ) -> Path:
     """Export a detector (either family) for deployment; returns the written file.
 
     Args:
         model: a YOLO ``.pt`` (or known YOLO name), a detectkit checkpoint, or a torchvision builder name.
-        format: ``"onnx"``.
+        format: ``"onnx"``, ``"openvino"`` (a model folder; :mod:`detectkit.deploy.openvino`) or
+            ``"engine"`` (TensorRT, YOLO on a CUDA machine; :mod:`detectkit.deploy.engine`).
         imgsz: YOLO: the fixed square input size; torchvision: the longest side the graph resizes to
             (default: the model's training size).
         int8: quantise to int8 (see the module docstring); returns the int8 file, named like the float one
@@ -220,6 +222,7 @@ def export(
         opset: ONNX opset (default: 17 for torchvision, ultralytics' choice for YOLO).
         data: YOLO int8 only: the calibration dataset.
         weights: torchvision builder names only: ``"DEFAULT"`` (COCO weights) or ``None``.
+        log: ``"openvino"`` with a labelled ``data``: where the mAP before and after goes (e.g. ``print``).
 
     Raises:
         ModelError: an unknown format, or export failed.
@@ -230,6 +233,14 @@ def export(
     """
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
+    if format.lower() == "openvino":
+        from .openvino import export_openvino
+
+        return export_openvino(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
+    if format.lower() == "engine":
+        from .engine import export_engine
+
+        return export_engine(model, imgsz=imgsz, out=out, data=data, int8=int8)
     text = os.fspath(model)
     target = Path(out) if out is not None else None
     if Path(text).suffix.lower() == ".onnx":

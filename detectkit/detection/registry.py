@@ -13,6 +13,9 @@ name                       priority  family           claims
 =========================  ========  ===============  ==========================================
 ``opencv-hog-people``      100       ``opencv-hog``   that exact name (registered by
                                                       :mod:`detectkit.classical.hog_people`)
+``openvino``               40        ``ultralytics``  an OpenVINO ``.xml`` or model folder (registered
+                                     or               by :mod:`detectkit.runtimes.registration`)
+                                     ``torchvision``
 ``torchvision``            30        ``torchvision``  a torchvision detection builder name
 ``detectkit-checkpoint``   20        ``torchvision``  a detectkit checkpoint file
 ``detectkit-onnx``         10        ``torchvision``  an ONNX file ``detectkit export`` wrote
@@ -55,7 +58,7 @@ __all__ = [
     "PLUGIN_MODULES",
 ]
 
-PLUGIN_MODULES = ("detectkit.classical.hog_people",)
+PLUGIN_MODULES = ("detectkit.classical.hog_people", "detectkit.runtimes.registration")
 """Modules above ``detection`` that register built-in backends on import (imported by name, lazily)."""
 
 
