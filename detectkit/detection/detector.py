@@ -112,9 +112,9 @@ class Detector:
         if runtime is None and calibration is None:
             self.backend: Backend = load_backend(model, self.device, weights=weights)
         else:
-            from ..runtimes.auto import load_on_runtime
+            from .registry import runtime_loader
 
-            self.backend = load_on_runtime(model, self.device, runtime=runtime or "auto", weights=weights, imgsz=imgsz,
+            self.backend = runtime_loader()(model, self.device, runtime=runtime or "auto", weights=weights, imgsz=imgsz,
                                            calibration=calibration, load_default=load_backend)
         self.model_name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
         self.options = PredictOptions(
@@ -142,7 +142,7 @@ class Detector:
     @property
     def runtime(self) -> str:
         """What the model runs on, e.g. ``"openvino int8"``, ``"onnx fp32"``, ``"torch fp32"``."""
-        from ..runtimes.auto import describe_runtime
+        from .runtime_info import describe_runtime
 
         return describe_runtime(self.backend)
 

@@ -56,6 +56,8 @@ __all__ = [
     "find_backend",
     "family_of",
     "PLUGIN_MODULES",
+    "RUNTIME_LOADERS",
+    "runtime_loader",
 ]
 
 PLUGIN_MODULES = ("detectkit.classical.hog_people", "detectkit.runtimes.registration")
@@ -81,7 +83,7 @@ class BackendEntry:
         return self.family(spec) if callable(self.family) else str(self.family)
 
 
-class _BackendRegistry(Registry[BackendEntry]):
+class _PluginRegistry(Registry[Any]):
     """A Registry that imports ``PLUGIN_MODULES`` before it is first read."""
 
     def __init__(self, kind: str) -> None:
@@ -101,7 +103,7 @@ class _BackendRegistry(Registry[BackendEntry]):
             finally:
                 self._plugins_done = True
 
-    def get(self, name: str) -> BackendEntry:
+    def get(self, name: str) -> Any:
         self._load_plugin_modules()
         return super().get(name)
 
@@ -109,7 +111,7 @@ class _BackendRegistry(Registry[BackendEntry]):
         self._load_plugin_modules()
         return super().names()
 
-    def items(self) -> list[tuple[str, BackendEntry]]:
+    def items(self) -> list[tuple[str, Any]]:
         self._load_plugin_modules()
         return super().items()
 
@@ -118,7 +120,24 @@ class _BackendRegistry(Registry[BackendEntry]):
         return super().__contains__(name)
 
 
-BACKENDS: Registry[BackendEntry] = _BackendRegistry("detector backend")
+BACKENDS: Registry[BackendEntry] = _PluginRegistry("detector backend")
+
+RUNTIME_LOADERS: Registry[Callable[..., Backend]] = _PluginRegistry("runtime loader")
+"""``Detector(..., runtime=...)`` loads through the first entry: ``load(model, device, *, runtime, weights,
+imgsz, calibration, load_default) -> Backend`` (:mod:`detectkit.runtimes` registers one)."""
+
+
+def runtime_loader() -> Callable[..., Backend]:
+    """The registered function that loads a model on a chosen runtime (``Detector(runtime=...)``).
+
+    Example:
+        >>> callable(runtime_loader())
+        True
+    """
+    entries = RUNTIME_LOADERS.items()
+    if not entries:
+        raise ModelError("runtime= needs detectkit.runtimes, which registered no loader (pip install 'detectkit[openvino]')")
+    return entries[0][1]
 
 
 def register_backend(

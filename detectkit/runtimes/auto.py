@@ -24,30 +24,10 @@ from typing import Any, Callable
 
 from ..errors import DetectKitError, WeightsFormatError
 from .choice import check_runtime, runtime_plan
+from ..detection.runtime_info import _is_int8_onnx, describe_runtime
 from .openvino_files import looks_like_openvino
 
 __all__ = ["load_on_runtime", "source_kind", "describe_runtime"]
-
-
-def describe_runtime(backend: Any) -> str:
-    """``"openvino int8"``, ``"torch fp32"``, ...: what a loaded backend runs on, for summaries.
-
-    Example:
-        >>> class B: runtime, precision = "openvino", "int8"
-        >>> describe_runtime(B())
-        'openvino int8'
-    """
-    source = str(getattr(backend, "source", ""))
-    runtime = getattr(backend, "runtime", None) or ("onnx" if source.lower().endswith(".onnx") else "torch")
-    precision = getattr(backend, "precision", None)
-    if precision is None:
-        quantised = getattr(backend, "quantization", "none") not in ("none", "")
-        precision = "int8" if quantised or (source.lower().endswith(".onnx") and _is_int8_onnx(Path(source))) else "fp32"
-        try:
-            backend.precision = precision
-        except AttributeError:
-            pass
-    return f"{runtime} {precision}"
 
 
 def source_kind(model: Any, weights: Any = "DEFAULT") -> str:
@@ -74,22 +54,6 @@ def source_kind(model: Any, weights: Any = "DEFAULT") -> str:
     if path.suffix.lower() in (".pt", ".pth", ".ckpt"):
         return "torch"
     return "other"
-
-
-def _is_int8_onnx(path: Path) -> bool:
-    from ..detection.onnx_backend import read_metadata
-
-    try:
-        meta = read_metadata(path)
-        if "quantization" in meta:
-            return meta["quantization"] != "none"
-        import onnx
-
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except (DetectKitError, Exception):
-        return False
-    return any(node.op_type in ("DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv", "QuantizeLinear")
-               for node in graph.node)
 
 
 def load_on_runtime(

@@ -15,7 +15,7 @@ MODULES = [
     "detectkit.runtimes.openvino_backend",
     "detectkit.runtimes.registration",
     "detectkit.runtimes.face_nets",
-    "detectkit.deploy.openvino",
+    "detectkit.runtimes.export_openvino",
     "detectkit.deploy.engine",
 ]
 

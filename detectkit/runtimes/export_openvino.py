@@ -58,7 +58,7 @@ def export_openvino(
         ModelError: int8 without ``data``, or the conversion failed.
         WeightsFormatError: ``model`` is an ONNX file (convert the float weights).
     """
-    from ..runtimes.convert import to_openvino
+    from .convert import to_openvino
 
     folder = to_openvino(model, out, imgsz=imgsz, int8=int8, data=data, weights=weights)
     if log is not None and data is not None:
