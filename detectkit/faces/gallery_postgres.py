@@ -463,28 +463,17 @@ class PostgresStore(SQLStore):
         default 40, at most 1000); ``kind="scan"``: pgvector's exact sequential scan. A
         person's similarity is their best vector's; padding is ``None`` / NaN.
         """
-        from psycopg import sql
-
         if kind not in self.search_kinds:
             raise GalleryError(f"unknown server search {kind!r}: use one of {', '.join(self.search_kinds)}")
         queries = np.asarray(queries, dtype=np.float32).reshape(-1, model.dim)
         m, k = len(queries), max(1, int(k))
         names = np.full((m, k), None, dtype=object)
         sims = np.full((m, k), np.nan, np.float32)
-        dim = sql.Literal(int(model.dim))
-        statement = sql.SQL(
-            "SELECT s.identity_id, i.name, s.d FROM ("
-            "SELECT identity_id, (vector::vector({dim})) <#> %s::vector({dim}) AS d FROM embeddings WHERE {where} "
-            "ORDER BY (vector::vector({dim})) <#> %s::vector({dim}) LIMIT %s"
-            ") s JOIN identities i ON i.id = s.identity_id ORDER BY s.d"
-        ).format(dim=dim, where=self._model_filter(model))
+        statement = self._search_sql(model)
         limit = 1000 if kind == "hnsw" else None
 
         def body(cur: Any) -> None:
-            if kind == "hnsw":
-                cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(int(ef_search or 40), 4 * k))),))
-            else:
-                cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
+            self._search_settings(cur, kind, ef_search, k)
             for row, query in enumerate(queries):
                 fetch = max(4 * k, 16)
                 while True:
@@ -502,6 +491,37 @@ class PostgresStore(SQLStore):
         self._transact(body, write=False)
         np.clip(sims, -1.0, 1.0, out=sims)
         return names, sims
+
+    def _search_sql(self, model: ModelKey) -> Any:
+        from psycopg import sql
+
+        dim = sql.Literal(int(model.dim))
+        return sql.SQL(
+            "SELECT s.identity_id, i.name, s.d FROM ("
+            "SELECT identity_id, (vector::vector({dim})) <#> %s::vector({dim}) AS d FROM embeddings WHERE {where} "
+            "ORDER BY (vector::vector({dim})) <#> %s::vector({dim}) LIMIT %s"
+            ") s JOIN identities i ON i.id = s.identity_id ORDER BY s.d"
+        ).format(dim=dim, where=self._model_filter(model))
+
+    @staticmethod
+    def _search_settings(cur: Any, kind: str, ef_search: int | None, k: int) -> None:
+        if kind == "hnsw":
+            cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(int(ef_search or 40), 4 * k))),))
+            # asked for the index: the planner's costs prefer a scan + top-N sort for small tables
+            cur.execute("SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)")
+        else:
+            cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
+
+    def explain(self, query: np.ndarray, model: ModelKey, *, kind: str = "hnsw", k: int = 1) -> str:
+        """The server's plan for one :meth:`search` query (``EXPLAIN``): shows whether the HNSW index is used."""
+        from psycopg import sql
+
+        def body(cur: Any) -> str:
+            self._search_settings(cur, kind, None, k)
+            rows = cur.execute(sql.SQL("EXPLAIN ") + self._search_sql(model), (np.asarray(query, np.float32), np.asarray(query, np.float32), max(4 * k, 16))).fetchall()
+            return "\n".join(r[0] for r in rows)
+
+        return self._transact(body, write=False)
 
     # ------------------------------------------------------------------ the rest
     def integrity_check(self) -> str:

@@ -400,3 +400,18 @@ def test_add_many_is_all_or_nothing(where):
     assert gallery.names() == ["A", "B"]
     gallery.add_many([("A", unit(rng, 1))], KEY, replace=True)
     assert gallery.get("A").n_embeddings == 1
+
+
+def test_two_processes_enrolling_the_same_people_keep_both_sets(where):
+    """Two writers enrol the same 15 names at once: the unique name never fails a write,
+    and every person ends with both processes' vectors (3 + 3)."""
+    path = where("same")
+    Gallery(path).close()
+    first, second = _writer(path, "same", 15), _writer(path, "same", 15)
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with Gallery(path) as gallery:
+        people = gallery.identities()
+        assert len(people) == 15 and {p.n_embeddings for p in people} == {6}
+        assert all(p.metadata == {"i": int(p.name[4:])} for p in people)
