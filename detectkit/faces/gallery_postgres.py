@@ -6,7 +6,9 @@ file, in a schema of their own:
 
 * ``identities`` (unique ``name``), ``embeddings`` with the model name, version and
   dimension of each vector, as in SQLite; the vector is a pgvector ``vector`` (checked
-  ``vector_dims(vector) = dim``);
+  ``vector_dims(vector) = dim``), kept in the row (``STORAGE MAIN``: a 512-d vector is
+  2 kB, just over PostgreSQL's TOAST threshold, and out-of-line storage would make every
+  scan and index build fetch each vector from the TOAST table);
 * per model key, a partial HNSW index ``USING hnsw ((vector::vector(dim)) vector_ip_ops)
   WHERE model = that key`` (pgvector's recipe for vectors of several dimensions in one
   table; inner product, since the vectors are unit length), made when the model's first
@@ -37,6 +39,7 @@ Example (with a server; ``pgserver`` starts one from a wheel):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -89,6 +92,7 @@ CREATE TABLE embeddings (
     created_at double precision NOT NULL,
     CHECK (vector_dims(vector) = dim)
 );
+ALTER TABLE embeddings ALTER COLUMN vector SET STORAGE MAIN;
 CREATE INDEX embeddings_by_identity ON embeddings(identity_id);
 CREATE INDEX embeddings_by_model ON embeddings(model_name, model_version, dim, identity_id)
 """
@@ -296,8 +300,8 @@ class PostgresStore(SQLStore):
                 try:
                     if not write:  # one snapshot for every SELECT of the call
                         conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
-                    try:
-                        with conn.transaction():
+                    try:  # a read's BEGIN goes out with its first query (pipeline mode): one round trip less
+                        with conn.pipeline() if not write else contextlib.nullcontext(), conn.transaction():
                             return body(conn.cursor(binary=True))
                     finally:
                         if not write and not conn.closed:
@@ -505,10 +509,12 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _search_settings(cur: Any, kind: str, ef_search: int | None, k: int) -> None:
-        if kind == "hnsw":
-            cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(int(ef_search or 40), 4 * k))),))
-            # asked for the index: the planner's costs prefer a scan + top-N sort for small tables
-            cur.execute("SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)")
+        if kind == "hnsw":  # one round trip; asked for the index: the planner's costs prefer a scan + sort for small tables
+            cur.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', 'off', true), "
+                "set_config('enable_sort', 'off', true)",
+                (str(min(1000, max(int(ef_search or 40), 4 * k))),),
+            )
         else:
             cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
 
