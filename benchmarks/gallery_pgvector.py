@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import machine, table  # noqa: E402
 from benchmarks.gallery_search import ms, queries_near, synthetic, timed  # noqa: E402
-from detectkit.faces.embedder import ModelKey  # noqa: E402
+from detectkit.faces.model_key import ModelKey  # noqa: E402
 from detectkit.faces.gallery import Gallery  # noqa: E402
 from detectkit.faces.gallery_postgres import index_name  # noqa: E402
 from detectkit.faces.index import ExactIndex, FaissIndex, faiss_available  # noqa: E402

@@ -36,7 +36,7 @@ _EXPORTS = {
     "Gallery": "detectkit.faces.gallery",
     "calibrate": "detectkit.faces.calibration",
     "Pipeline": "detectkit.video.pipeline",
-    "FrameResult": "detectkit.video.pipeline",
+    "FrameResult": "detectkit.video.frame_result",
     "open_source": "detectkit.video.sources",
     "ByteTracker": "detectkit.video.tracking",
     "HaarFaceDetector": "detectkit.classical.haar_faces",

@@ -51,12 +51,12 @@ import numpy as np
 
 from ..errors import GalleryError
 from . import gallery_io
-from .embedder import ModelKey
 from .gallery_checks import MAX_METADATA_BYTES, MAX_NAME_LENGTH, check_model, check_vectors, metadata_json, validate_name
 from .gallery_records import GalleryStore, Identity, OnConflict
 from .gallery_sqlite import SCHEMA_VERSION
 from .gallery_store import open_store, scheme_of
 from .index import ExactIndex, FaissIndex, make_index
+from .model_key import ModelKey
 
 __all__ = [
     "Gallery",

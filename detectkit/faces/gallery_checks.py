@@ -7,7 +7,7 @@ gallery runs them on every record of the file.
 
 Example:
     >>> import numpy as np
-    >>> from detectkit.faces.embedder import ModelKey
+    >>> from detectkit.faces.model_key import ModelKey
     >>> check_vectors([[3.0, 4.0]], ModelKey("toy", "v1", 2)).tolist()
     [[0.6000000238418579, 0.800000011920929]]
     >>> metadata_json({"desk": 4})
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import GalleryError
-from .embedder import ModelKey
+from .model_key import ModelKey
 
 __all__ = ["validate_name", "metadata_json", "check_vectors", "check_model", "MAX_NAME_LENGTH", "MAX_METADATA_BYTES"]
 

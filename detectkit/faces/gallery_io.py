@@ -14,7 +14,7 @@ either direction.
 
 Example:
     >>> import tempfile, pathlib, numpy as np
-    >>> from detectkit.faces.embedder import ModelKey
+    >>> from detectkit.faces.model_key import ModelKey
     >>> from detectkit.faces.gallery_store import open_store
     >>> source = open_store(":memory:")
     >>> _ = source.add("Ann", np.eye(2, dtype=np.float32), ModelKey("toy", "v1", 2), meta=None, sources=None, replace=False)
@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GalleryError
-from .embedder import ModelKey
+from .model_key import ModelKey
 from .gallery_checks import check_model, metadata_json, validate_name
 from .gallery_records import EmbeddingRecord, GalleryStore, OnConflict, PersonRecord
 from .gallery_store import is_url, open_store, redact

@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from ..errors import GalleryError
-from .embedder import ModelKey
+from .model_key import ModelKey
 from .gallery_sql import SQLStore
 from .gallery_store import redact
 

@@ -22,7 +22,7 @@ from typing import Any, Hashable, Literal, Protocol, Sequence
 
 import numpy as np
 
-from .embedder import ModelKey
+from .model_key import ModelKey
 
 __all__ = ["Identity", "EmbeddingRecord", "PersonRecord", "GalleryStore", "OnConflict", "ON_CONFLICT"]
 

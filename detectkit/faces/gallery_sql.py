@@ -13,7 +13,7 @@ any number of processes or hosts) take turns instead of colliding on the unique 
 Example:
     >>> import numpy as np
     >>> from detectkit.faces.gallery_sqlite import SQLiteStore
-    >>> from detectkit.faces.embedder import ModelKey
+    >>> from detectkit.faces.model_key import ModelKey
     >>> store = SQLiteStore(":memory:")
     >>> store.add("Ann", np.eye(2, dtype=np.float32), ModelKey("toy", "v1", 2), meta=None, sources=None, replace=False)
     2
@@ -30,7 +30,7 @@ from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 import numpy as np
 
 from ..errors import GalleryError
-from .embedder import ModelKey
+from .model_key import ModelKey
 from .gallery_records import ON_CONFLICT, EmbeddingRecord, Identity, OnConflict, PersonRecord
 
 __all__ = ["SQLStore"]

@@ -261,7 +261,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, numpy as np
     from detectkit.faces.gallery import Gallery
-    from detectkit.faces.embedder import ModelKey
+    from detectkit.faces.model_key import ModelKey
     path, prefix, count, per = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     key = ModelKey("toy-model", "0123456789abcdef", 8)
     rng = np.random.default_rng(abs(hash(prefix)) % 1000)
