@@ -43,7 +43,7 @@ from detectkit.faces.gallery import Gallery  # noqa: E402
 from detectkit.faces.gallery_postgres import index_name  # noqa: E402
 from detectkit.faces.index import ExactIndex, FaissIndex, faiss_available  # noqa: E402
 
-HEADERS = ["gallery", "search", "ms per query p50 / p99", "recall@1 vs exact", "load / build", "on disk"]
+HEADERS = ["gallery", "search", "ms per query p50 / p99", "server ms p50", "recall@1 vs exact", "load / build", "on disk"]
 
 
 def mb(n: float) -> str:
@@ -52,6 +52,17 @@ def mb(n: float) -> str:
 
 def recall(outputs: list, truth: np.ndarray) -> str:
     return f"{np.mean([names[0, 0] == f'id{t}' for (names, _), t in zip(outputs, truth)]):.3f}"
+
+
+def server_ms(store, queries: np.ndarray, key: ModelKey, kind: str, ef: int | None) -> str:
+    """p50 of the server's own execution time (EXPLAIN ANALYZE), without the client round trips."""
+    import re
+
+    times = []
+    for q in queries:
+        plan = store.explain(q, key, kind=kind, ef_search=ef, analyze=True)
+        times.append(float(re.search(r"Execution Time: ([0-9.]+) ms", plan).group(1)))
+    return f"{np.percentile(times, 50):.3f}"
 
 
 def server(url: str | None):
@@ -100,7 +111,7 @@ def main() -> None:
                     load = time.perf_counter() - start
                     gallery.search_arrays(queries[0], key, 1)  # loads the cache
                     times, out = timed(lambda q: gallery.search_arrays(q, key, 1), queries)
-                rows.append([size, "SQLite + NumPy exact (Gallery)", ms(times), recall(out, truth), f"load {load:.1f} s", mb(path.stat().st_size)])
+                rows.append([size, "SQLite + NumPy exact (Gallery)", ms(times), "", recall(out, truth), f"load {load:.1f} s", mb(path.stat().st_size)])
             print(table(HEADERS, rows[-1:]), flush=True)
 
             if faiss_available():
@@ -110,7 +121,7 @@ def main() -> None:
                 times, out = timed(lambda q: index.search(q, 1), queries)
                 hits = np.mean([o[0][0, 0] == t for o, t in zip(out, truth)])
                 what = f"faiss {index.kind}" + (f" (nlist {index.index.nlist}, nprobe {index.nprobe})" if index.kind == "faiss-ivf" else "")
-                rows.append([size, what, ms(times), f"{hits:.3f}", f"build {build:.1f} s", "in memory"])
+                rows.append([size, what, ms(times), "", f"{hits:.3f}", f"build {build:.1f} s", "in memory"])
                 del index
                 print(table(HEADERS, rows[-1:]), flush=True)
 
@@ -127,25 +138,28 @@ def main() -> None:
                 sizes = store.sizes()
                 table_bytes = sizes["embeddings"] + sizes["identities"]
                 index_bytes = sizes[index_name(key)]
+                other_bytes = sum(sizes.values()) - sizes["embeddings"] - sizes["identities"] - index_bytes - sizes.get("schema_version", 0) - sizes.get("gallery_state", 0)
             for ef in (40, 100):
                 with Gallery(where, index="hnsw", index_options={"ef_search": ef}) as gallery:
                     gallery.search_arrays(queries[0], key, 1)
                     times, out = timed(lambda q: gallery.search_arrays(q, key, 1), queries)
-                extra = [f"load {load:.1f} s, HNSW build {build:.1f} s", f"table {mb(table_bytes)}, index {mb(index_bytes)}"] if ef == 40 else ["", ""]
-                rows.append([size, f"pgvector HNSW (ef_search {ef})", ms(times), recall(out, truth), *extra])
+                    own = server_ms(gallery.store, queries[: args.scan_queries], key, "hnsw", ef)
+                extra = [f"load {load:.1f} s, HNSW build {build:.1f} s", f"tables {mb(table_bytes)}, HNSW {mb(index_bytes)}, btrees {mb(other_bytes)}"] if ef == 40 else ["", ""]
+                rows.append([size, f"pgvector HNSW (ef_search {ef})", ms(times), own, recall(out, truth), *extra])
                 print(table(HEADERS, rows[-1:]), flush=True)
             with Gallery(where, index="scan") as gallery:
                 gallery.search_arrays(queries[0], key, 1)
                 few = queries[: args.scan_queries]
                 times, out = timed(lambda q: gallery.search_arrays(q, key, 1), few)
-            rows.append([size, f"pgvector exact scan ({len(few)} queries)", ms(times), recall(out, truth[: len(few)]), "", ""])
+                own = server_ms(gallery.store, few[:5], key, "scan", None)
+            rows.append([size, f"pgvector exact scan ({len(few)} queries)", ms(times), own, recall(out, truth[: len(few)]), "", ""])
             print(table(HEADERS, rows[-1:]), flush=True)
             with Gallery(where) as gallery:
                 start = time.perf_counter()
                 gallery.search_arrays(queries[0], key, 1)
                 loaded = time.perf_counter() - start
                 times, out = timed(lambda q: gallery.search_arrays(q, key, 1), queries)
-            rows.append([size, "PostgreSQL + NumPy exact (Gallery)", ms(times), recall(out, truth), f"first search (load) {loaded:.1f} s", ""])
+            rows.append([size, "PostgreSQL + NumPy exact (Gallery)", ms(times), "", recall(out, truth), f"first search (load) {loaded:.1f} s", ""])
             print(table(HEADERS, rows[-1:]), flush=True)
             with Gallery(where) as gallery:  # leave the server small for the next size
                 gallery.store._transact(lambda cur: cur.execute("TRUNCATE identities, embeddings CASCADE"), write=True)

@@ -39,7 +39,8 @@ from ..errors import GalleryError
 from .model_key import ModelKey
 from .gallery_checks import check_model, metadata_json, validate_name
 from .gallery_records import EmbeddingRecord, GalleryStore, OnConflict, PersonRecord
-from .gallery_store import is_url, open_store, redact
+from .gallery_store import open_store
+from .gallery_urls import is_url, redact
 from .gallery_sqlite import SCHEMA_VERSION, SQLiteStore, is_sqlite_file
 
 __all__ = ["EXPORT_FORMAT", "export_store", "export_dict", "read_people", "import_people", "people_from_dict"]

@@ -52,7 +52,7 @@ import numpy as np
 from ..errors import GalleryError
 from .model_key import ModelKey
 from .gallery_sql import SQLStore
-from .gallery_store import redact
+from .gallery_urls import redact
 
 __all__ = ["PostgresStore", "SCHEMA_VERSION", "HNSW_MAX_DIM", "parse_location"]
 
@@ -420,11 +420,16 @@ class PostgresStore(SQLStore):
         return seconds
 
     def sizes(self) -> dict[str, int]:
-        """Bytes on disk: ``identities``, ``embeddings`` (with TOAST) and each HNSW index, by name."""
+        """Bytes on disk by relation: each table without its indexes (with TOAST), and each index.
+
+        Example (with a server):
+            >>> # store.sizes()["embeddings"], store.sizes()[index_name(key)]
+        """
 
         def body(cur: Any) -> dict[str, int]:
             rows = cur.execute(
-                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "SELECT c.relname, CASE WHEN c.relkind = 'r' THEN pg_table_size(c.oid) ELSE pg_relation_size(c.oid) END "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = %s AND c.relkind IN ('r', 'i')", (self.schema,)
             ).fetchall()
             return {name: int(size) for name, size in rows}
@@ -518,13 +523,14 @@ class PostgresStore(SQLStore):
         else:
             cur.execute("SELECT set_config('enable_indexscan', 'off', true)")
 
-    def explain(self, query: np.ndarray, model: ModelKey, *, kind: str = "hnsw", k: int = 1) -> str:
-        """The server's plan for one :meth:`search` query (``EXPLAIN``): shows whether the HNSW index is used."""
+    def explain(self, query: np.ndarray, model: ModelKey, *, kind: str = "hnsw", k: int = 1,
+                ef_search: int | None = None, analyze: bool = False) -> str:
+        """The server's plan for one :meth:`search` query (``EXPLAIN``, run and timed with ``analyze``): is the HNSW index used?"""
         from psycopg import sql
 
         def body(cur: Any) -> str:
-            self._search_settings(cur, kind, None, k)
-            rows = cur.execute(sql.SQL("EXPLAIN ") + self._search_sql(model), (np.asarray(query, np.float32), np.asarray(query, np.float32), max(4 * k, 16))).fetchall()
+            self._search_settings(cur, kind, ef_search, k)
+            rows = cur.execute(sql.SQL("EXPLAIN (ANALYZE) " if analyze else "EXPLAIN ") + self._search_sql(model), (np.asarray(query, np.float32), np.asarray(query, np.float32), max(4 * k, 16))).fetchall()
             return "\n".join(r[0] for r in rows)
 
         return self._transact(body, write=False)

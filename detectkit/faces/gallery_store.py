@@ -23,19 +23,17 @@ Example:
 from __future__ import annotations
 
 import os
-import re
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import GalleryError, ModelError
 from ..registry import Registry
 from .gallery_records import GalleryStore
+from .gallery_urls import is_url, redact, scheme_of
 
 __all__ = ["GALLERY_STORES", "register_store", "open_store", "scheme_of", "redact", "is_url"]
 
 StoreOpener = Callable[..., GalleryStore]
 GALLERY_STORES: Registry[StoreOpener] = Registry("gallery store")
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def register_store(scheme: str, opener: StoreOpener, *, replace: bool = False) -> StoreOpener:
@@ -49,28 +47,6 @@ def register_store(scheme: str, opener: StoreOpener, *, replace: bool = False) -
         >>> _ = GALLERY_STORES.unregister("tmpdemo")
     """
     return GALLERY_STORES.register(scheme.lower(), opener, replace=replace)
-
-
-def is_url(location: Any) -> bool:
-    """Whether ``location`` is a ``scheme://...`` string (a path is not).
-
-    Example:
-        >>> is_url("postgresql://h/db"), is_url("faces.db")
-        (True, False)
-    """
-    return isinstance(location, str) and _SCHEME.match(location) is not None
-
-
-def scheme_of(location: str | os.PathLike) -> str:
-    """The registry key for ``location``: its URL scheme, or ``"sqlite"`` for paths and ``":memory:"``."""
-    text = os.fspath(location)
-    match = _SCHEME.match(text)
-    return match.group(1).lower() if match else "sqlite"
-
-
-def redact(location: str | os.PathLike) -> str:
-    """``location`` fit for messages and logs: a URL's password replaced by ``***``."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", os.fspath(location))
 
 
 def open_store(location: str | os.PathLike = ":memory:", *, create: bool = True, timeout: float = 30.0) -> GalleryStore:

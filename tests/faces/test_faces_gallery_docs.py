@@ -9,6 +9,7 @@ MODULES = [
     "detectkit.faces.gallery_checks",
     "detectkit.faces.gallery_records",
     "detectkit.faces.gallery_store",
+    "detectkit.faces.gallery_urls",
     "detectkit.faces.gallery_sql",
     "detectkit.faces.gallery_sqlite",
     "detectkit.faces.gallery_postgres",
