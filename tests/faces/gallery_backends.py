@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,7 +37,9 @@ def _start_pgserver() -> Iterator[str]:
         pytest.skip("PostgreSQL cases: running as root, and pgserver needs useradd to run the server as another "
                     "user (initdb refuses root); set DETECTKIT_TEST_POSTGRES to a server instead")
     folder = Path(tempfile.mkdtemp(prefix="detectkit-pg-"))
-    server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (pgserver's lock file goes to /tmp)
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:

@@ -415,3 +415,33 @@ def test_two_processes_enrolling_the_same_people_keep_both_sets(where):
         people = gallery.identities()
         assert len(people) == 15 and {p.n_embeddings for p in people} == {6}
         assert all(p.metadata == {"i": int(p.name[4:])} for p in people)
+
+
+def test_a_writer_that_cannot_get_the_lock_fails_cleanly(backend, where):
+    """Another client holds the write lock: ``add`` waits ``timeout`` seconds, then says so; nothing is written."""
+    rng = np.random.default_rng(11)
+    path = where("locked")
+    with Gallery(path) as gallery:
+        gallery.add("Alice", unit(rng, 1), KEY)
+    if backend == "sqlite":
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        from detectkit.faces.gallery_postgres import parse_location
+
+        conninfo, schema = parse_location(str(path))
+        holder = psycopg.connect(conninfo)  # a transaction is open until commit/rollback
+        holder.execute(f"LOCK TABLE {schema}.identities IN EXCLUSIVE MODE")
+    try:
+        with Gallery(path, timeout=0.5) as gallery:
+            with pytest.raises(GalleryError, match="could not lock the gallery for writing within 0.5 s"):
+                gallery.add("Bob", unit(rng, 1), KEY)
+    finally:
+        holder.rollback() if backend == "postgres" else holder.execute("ROLLBACK")
+        holder.close()
+    with Gallery(path) as gallery:
+        assert gallery.names() == ["Alice"]
+        gallery.add("Bob", unit(rng, 1), KEY)  # the lock is free again
+        assert gallery.names() == ["Alice", "Bob"]
