@@ -29,7 +29,9 @@ BACKENDS = ["sqlite", "postgres"]
 
 def _start_pgserver() -> Iterator[str]:
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs at import: "XDG_RUNTIME_DIR is not set" (falls back to /tmp)
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         pytest.skip("PostgreSQL cases: pgserver is not installed (pip install 'detectkit[dev]') "
                     "and DETECTKIT_TEST_POSTGRES is not set")
@@ -37,9 +39,7 @@ def _start_pgserver() -> Iterator[str]:
         pytest.skip("PostgreSQL cases: running as root, and pgserver needs useradd to run the server as another "
                     "user (initdb refuses root); set DETECTKIT_TEST_POSTGRES to a server instead")
     folder = Path(tempfile.mkdtemp(prefix="detectkit-pg-"))
-    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (pgserver's lock file goes to /tmp)
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    server = pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
