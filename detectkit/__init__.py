@@ -29,7 +29,7 @@ _EXPORTS = {
     "load_splits": "detectkit.training.datasets",
     "finetune": "detectkit.training.finetune",
     "TrainRun": "detectkit.training.run",
-    "export": "detectkit.training.export",
+    "export": "detectkit.deploy.onnx",
     "FaceRecognizer": "detectkit.faces.recognizer",
     "FaceDetector": "detectkit.faces.detector",
     "FaceEmbedder": "detectkit.faces.embedder",

@@ -13,7 +13,7 @@ import pytest
 
 from detectkit import Detector
 from detectkit.training.datasets import load_dataset
-from detectkit.training.export import export
+from detectkit.deploy.onnx import export
 from detectkit.training.finetune import finetune
 from detectkit.training.synthetic import make_shapes_dataset
 
