@@ -21,7 +21,9 @@ row is an upsert on the unique name, which holds that row's lock to the commit, 
 enrolments of one person queue and two of different people run side by side; schema and
 index creation take a transaction-level advisory lock; deadlocks and serialization
 failures are retried (the transaction is re-run, up to 5 times); waiting for another
-writer's lock is bounded by ``timeout`` (``lock_timeout``). A client killed mid-enrolment
+writer's lock is bounded by ``timeout`` (``lock_timeout``). A dropped connection is reopened
+on the next call; a read that lost it is run again at once, a write is reported (its commit
+may or may not have reached the server). A client killed mid-enrolment
 loses that transaction only: the server rolls it back when the connection drops.
 
 Search: the gallery loads the model's vectors into NumPy (``index="exact"`` or
@@ -314,6 +316,8 @@ class PostgresStore(SQLStore):
                         f"{self.location}: could not lock the gallery for writing within {self.timeout:g} s ({str(exc).strip()})"
                     ) from exc
                 except psycopg.OperationalError as exc:
+                    if not write and attempt == 0 and conn.broken:
+                        continue  # the server restarted or the network dropped: a read is safe to run again
                     what = "the write may not have been saved" if write else "nothing was read"
                     raise GalleryError(f"{self.location}: lost the connection to the server, {what} ({str(exc).strip()})") from exc
                 except psycopg.Error as exc:

@@ -5,6 +5,7 @@ that are not galleries, and moving galleries SQLite <-> PostgreSQL (API and CLI)
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -179,3 +180,28 @@ def test_cli_on_a_postgresql_gallery(url, tmp_path, capsys, astronaut, facenet_f
     assert code == 0
     code, _, err = run(capsys, "faces", "import", str(photo), "--db", url)
     assert code == 1 and "neither a gallery database nor a gallery JSON export" in err
+
+
+def test_a_dropped_connection_is_reopened(url):
+    """The server ends the gallery's session (a restart, a failover): reads carry on; a write in
+    flight is reported, and the next one goes through on a new connection."""
+    import psycopg
+
+    rng = np.random.default_rng(3)
+    with Gallery(url) as gallery:
+        gallery.add("Ann", unit(rng, 1, 32), KEY)
+        conninfo = gallery.store._conninfo
+
+        def kill_session() -> None:
+            pid = gallery.store._conn.info.backend_pid
+            with psycopg.connect(conninfo, autocommit=True) as admin:
+                assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+            time.sleep(0.2)
+
+        kill_session()
+        assert gallery.names() == ["Ann"]  # the read ran again on a new session
+        kill_session()
+        with pytest.raises(GalleryError, match="lost the connection to the server, the write may not have been saved"):
+            gallery.add("Bob", unit(rng, 1, 32), KEY)
+        assert gallery.add("Bob", unit(rng, 1, 32), KEY) == 1
+        assert gallery.names() == ["Ann", "Bob"]
