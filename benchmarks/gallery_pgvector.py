@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--scan-queries", type=int, default=20, help="queries for the (slow) server scan")
     parser.add_argument("--url", default=os.environ.get("DETECTKIT_BENCH_POSTGRES"), help="a PostgreSQL server (default: pgserver)")
     parser.add_argument("--build-memory", default="4GB", help="maintenance_work_mem for the HNSW build")
+    parser.add_argument("--no-local", action="store_true", help="PostgreSQL rows only (no SQLite, no faiss)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -103,18 +104,19 @@ def main() -> None:
             people = [(f"id{i}", vectors[i : i + 1]) for i in range(n)]
             size = f"{n:,}"
 
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "g.db"
-                start = time.perf_counter()
-                with Gallery(path) as gallery:
-                    gallery.add_many(people, key)
-                    load = time.perf_counter() - start
-                    gallery.search_arrays(queries[0], key, 1)  # loads the cache
-                    times, out = timed(lambda q: gallery.search_arrays(q, key, 1), queries)
-                rows.append([size, "SQLite + NumPy exact (Gallery)", ms(times), "", recall(out, truth), f"load {load:.1f} s", mb(path.stat().st_size)])
-            print(table(HEADERS, rows[-1:]), flush=True)
+            if not args.no_local:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "g.db"
+                    start = time.perf_counter()
+                    with Gallery(path) as gallery:
+                        gallery.add_many(people, key)
+                        load = time.perf_counter() - start
+                        gallery.search_arrays(queries[0], key, 1)  # loads the cache
+                        times, out = timed(lambda q: gallery.search_arrays(q, key, 1), queries)
+                    rows.append([size, "SQLite + NumPy exact (Gallery)", ms(times), "", recall(out, truth), f"load {load:.1f} s", mb(path.stat().st_size)])
+                print(table(HEADERS, rows[-1:]), flush=True)
 
-            if faiss_available():
+            if faiss_available() and not args.no_local:
                 start = time.perf_counter()
                 index = FaissIndex(vectors, np.arange(n))
                 build = time.perf_counter() - start

@@ -312,8 +312,9 @@ class PostgresStore(SQLStore):
                     if attempt == RETRIES - 1:
                         raise GalleryError(f"{self.location}: write failed after {RETRIES} tries, nothing was changed ({exc})") from exc
                 except errors.LockNotAvailable as exc:
+                    what = "for writing" if write else "for reading (an index is being dropped or rebuilt)"
                     raise GalleryError(
-                        f"{self.location}: could not lock the gallery for writing within {self.timeout:g} s ({str(exc).strip()})"
+                        f"{self.location}: could not lock the gallery {what} within {self.timeout:g} s ({str(exc).strip()})"
                     ) from exc
                 except psycopg.OperationalError as exc:
                     if not write and attempt == 0 and conn.broken:
@@ -401,7 +402,9 @@ class PostgresStore(SQLStore):
 
         ``m`` and ``ef_construction`` are pgvector's graph degree and build beam (defaults
         16 and 64); ``maintenance_work_mem`` (e.g. ``"2GB"``: the graph should fit) and
-        ``workers`` (parallel build processes) are set for this build only.
+        ``workers`` (parallel build processes) are set for this build only. Enrolments wait
+        for the build (or fail after ``timeout``), searches do not: run it after a bulk load
+        or at a quiet hour.
         """
         from psycopg import sql
 
