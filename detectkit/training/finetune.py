@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .datasets import DataSpec, load_splits
+from .data_model import DataSpec
+from .loading import load_splits
 from .run import TrainRun, new_run_dir
 
 __all__ = ["finetune", "family_of", "TrainRun"]

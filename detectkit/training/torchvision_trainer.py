@@ -34,7 +34,7 @@ import numpy as np
 from ..checkpoint import Checkpoint, is_checkpoint, load_checkpoint, save_checkpoint
 from ..errors import ModelError, WeightsFormatError, WeightsNotFoundError
 from .augment import Augment, TorchDetectionData, collate
-from .datasets import DetectionDataset
+from .data_model import DetectionDataset
 from .loop import train_one_epoch
 from .run import TrainRun, fitness, plot_history, write_history
 from .schedule import OPTIMIZERS, SCHEDULES, WarmupSchedule, build_optimizer, build_scheduler
