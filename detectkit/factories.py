@@ -128,7 +128,8 @@ def make_recognizer(
     """A FaceRecognizer over an enrolled gallery file (the face module's errors say what else is missing).
 
     Args:
-        gallery: the gallery file (it must exist: an empty one would call everyone unknown).
+        gallery: the gallery file (it must exist: an empty one would call everyone unknown), or a
+            ``postgresql://`` URL.
         embedder: the face embedder, as ``FaceRecognizer(embedder=...)`` takes it (a name such as
             ``"facenet-vggface2"``, a weights path, or an embedder object).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
@@ -144,7 +145,9 @@ def make_recognizer(
         ...
         detectkit.errors.GalleryError: no/such/faces.db: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db no/such/faces.db
     """
-    if not Path(gallery).is_file():
+    from .faces.gallery_urls import is_url
+
+    if not is_url(gallery) and not Path(gallery).is_file():  # a server gallery is opened (and checked) as it is
         raise GalleryError(f"{gallery}: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db {gallery}")
     from .faces import FaceRecognizer
 
