@@ -412,9 +412,9 @@ def main(argv: list[str] | None = None) -> None:
         threshold = threshold or results["detectkit MTCNN 5 points + dlib-resnet (torch)"]["best_threshold"]
     if args.what in ("gallery", "all"):
         if threshold is None:
-            from detectkit.faces.dlib_embedder import DEFAULT_THRESHOLD
+            from detectkit.faces.recognizer import default_threshold
 
-            threshold = DEFAULT_THRESHOLD
+            threshold = default_threshold("dlib-resnet")
         gallery_id(args.cache, embedder, threshold)
     if args.what in ("speed", "all"):
         speed(args.cache, embedder)

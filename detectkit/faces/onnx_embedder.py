@@ -245,7 +245,9 @@ class OnnxFaceEmbedder:
         return out
 
     def crops(self, image: np.ndarray, faces: Detections | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Model-ready float32 chips (``(N, 3, S, S)`` or ``(N, S, S, 3)``, the model's layout) of one BGR image.
+        """Preprocessed float32 chips ``(N, 3, S, S)`` (model colour order, mean and scale applied) of one BGR image.
+
+        Always channels-first, as every embedder's crops; :meth:`embed_crops` transposes for an NHWC model.
 
         Example:
             >>> # embedder.embed_crops(embedder.crops(frame, faces))
@@ -253,9 +255,7 @@ class OnnxFaceEmbedder:
         chips = self.chips(image, faces).astype(np.float32)
         if self.color == "rgb":
             chips = chips[..., ::-1]
-        chips = (chips - self.mean) * self.scale
-        if self.layout == "NCHW":
-            chips = chips.transpose(0, 3, 1, 2)
+        chips = ((chips - self.mean) * self.scale).transpose(0, 3, 1, 2)
         if out is None:
             return np.ascontiguousarray(chips, dtype=np.float32)
         if out.shape != chips.shape or out.dtype != np.float32:
@@ -269,9 +269,13 @@ class OnnxFaceEmbedder:
         Example:
             >>> # embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), D)
         """
-        crops = np.ascontiguousarray(crops, dtype=np.float32)
-        if crops.ndim != 4 or crops.shape[1:] != self._chip_shape():
-            raise ModelError(f"face crops must have shape (N, {', '.join(map(str, self._chip_shape()))}), got {crops.shape}")
+        s = self.crop_size
+        crops = np.asarray(crops, dtype=np.float32)
+        if crops.ndim != 4 or crops.shape[1:] != (3, s, s):
+            raise ModelError(f"face crops must have shape (N, 3, {s}, {s}), got {crops.shape}")
+        if self.layout == "NHWC":
+            crops = crops.transpose(0, 2, 3, 1)
+        crops = np.ascontiguousarray(crops)
         out = np.empty((len(crops), self.dim), np.float32)
         with self._lock:
             for start in range(0, len(crops), self.batch_size):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def export(net: torch.nn.Module, path: Path, shape: tuple[int, ...], meta: dict[
     axes = {"chips": {0: "n"}, "embedding": {0: "n"}}
     if dynamic_hw:
         axes["chips"].update({2: "h", 3: "w"})
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: no onnxscript here
         torch.onnx.export(net.eval(), (torch.zeros(shape),), str(path), dynamo=False, opset_version=17,
                           input_names=["chips"], output_names=["embedding"], dynamic_axes=axes)
     if meta:
@@ -88,13 +90,14 @@ def test_metadata_sets_colour_scale_size_and_name(tmp_path: Path) -> None:
     assert (embedder.layout, embedder.crop_size, embedder.color, embedder.model_name) == ("NHWC", 96, "bgr", "sface-like")
     image, faces = face()
     chip = embedder.chips(image, faces)
-    np.testing.assert_array_equal(embedder.crops(image, faces), chip.astype(np.float32))  # raw BGR pixels, NHWC
+    # raw BGR pixels; crops are channels-first like every embedder's, transposed for the NHWC model
+    np.testing.assert_array_equal(embedder.crops(image, faces), chip.astype(np.float32).transpose(0, 3, 1, 2))
     with torch.no_grad():
         ref = net(torch.from_numpy(chip.astype(np.float32))).numpy()
     np.testing.assert_allclose(embedder.embed(image, faces), ref / np.linalg.norm(ref), atol=1e-5)
     # arguments win over metadata
     override = OnnxFaceEmbedder(path, device="cpu", mean=127.5, scale=1 / 128, color="rgb", model_name="mine")
-    np.testing.assert_allclose(override.crops(image, faces), (chip[..., ::-1] - 127.5) / 128, atol=1e-5)
+    np.testing.assert_allclose(override.crops(image, faces), ((chip[..., ::-1] - 127.5) / 128).transpose(0, 3, 1, 2), atol=1e-5)
     assert override.key.name == "mine" and override.key.version == embedder.key.version
 
 
