@@ -106,7 +106,7 @@ def main() -> None:
     model.eval()
     model.roi_heads.score_thresh, model.roi_heads.nms_thresh = 0.0, 0.45
     tv_ours = Detector(builder, weights=None, device="cpu", conf=0.0, iou=0.45, max_det=100)
-    tv_ours.backend.model.load_state_dict(state)
+    tv_ours.torch_module().load_state_dict(state)
 
     def direct_tv(image):
         with torch.inference_mode():

@@ -32,7 +32,7 @@ from detectkit import Detector  # noqa: E402
 from detectkit.images import load_image  # noqa: E402
 from detectkit.training.datasets import load_splits  # noqa: E402
 from detectkit.training.evaluate import evaluate  # noqa: E402
-from detectkit.training.export import export  # noqa: E402
+from detectkit.deploy.onnx import export  # noqa: E402
 
 
 def agreement(reference, other) -> tuple[int, int, list[float]]:

@@ -33,9 +33,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from detectkit import Detector, evaluate, finetune, load_splits
-    from detectkit.cli.detect import summarize
+    from detectkit.factories import summarize_labels as summarize
     from detectkit.training.augment import Augment
-    from detectkit.training.finetune import family_of
+    from detectkit.detection.registry import family_of
     from detectkit.training.synthetic import make_shapes_dataset
     from detectkit.training.torchvision_model import FEW_OBJECTS_RCNN_KWARGS
 

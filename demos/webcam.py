@@ -32,7 +32,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from detectkit import Detector, FaceRecognizer, Pipeline
-    from detectkit.demo import auto_model, live_available, run_clip_demo
+    from detectkit.demo import live_available, run_clip_demo
+    from detectkit.factories import auto_model
     from detectkit.errors import WeightsError
 
     ok, why = live_available(args.camera)

@@ -40,9 +40,11 @@ from typing import Any
 from .errors import WeightsFormatError
 from .weights import load_torch_file
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "is_checkpoint", "FORMAT_VERSION"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "is_checkpoint", "FORMAT_VERSION", "CHECKPOINT_SUFFIXES"]
 
 FORMAT_VERSION = 1
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+"""File suffixes a detectkit checkpoint may have."""
 
 
 @dataclass
@@ -115,7 +117,7 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
         False
     """
     path = Path(path)
-    if not path.is_file() or path.suffix.lower() not in (".pt", ".pth", ".ckpt"):
+    if not path.is_file() or path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         return False
     try:
         data = _read(path)

@@ -32,22 +32,19 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import WeightsError
+from .factories import auto_model, make_detector, summarize_labels
 
 __all__ = [
     "sample_images",
-    "auto_model",
     "demo_clip",
     "run_clip_demo",
     "run_live_demo",
     "live_available",
     "DemoReport",
-    "LOCAL_CANDIDATES",
     "SCENES",
     "DEMO_PERSON",
 ]
 
-# COCO detectors the demo uses when found locally, best first; the last resort is a download of the first.
-LOCAL_CANDIDATES = ("yolo11n.pt", "yolov8n.pt", "yolov8n_int8.onnx")
 SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "camera")
 DEMO_PERSON = "Eileen Collins"
 """The astronaut in ``skimage.data.astronaut()``: enrolled from that photo when FaceNet weights are present."""
@@ -123,31 +120,6 @@ def demo_clip(frames_per_scene: int = 10, size: tuple[int, int] = (480, 360)) ->
     return frames
 
 
-def auto_model(log: Callable[[str], None] = print) -> str | None:
-    """The detector the demo runs: a local COCO YOLO file, else ``yolo11n.pt`` downloaded.
-
-    Returns the path of the weights, or ``None`` after saying (through ``log``) why none
-    could be had and how to provide one.
-
-    Example:
-        >>> # auto_model()  -> '/data/weights/yolov8n_int8.onnx' with DETECTKIT_WEIGHTS=/data/weights
-    """
-    from .weights import resolve_weights
-
-    for name in LOCAL_CANDIDATES:
-        try:
-            return str(resolve_weights(name, download=False))
-        except WeightsError:
-            continue
-    try:
-        return str(resolve_weights(LOCAL_CANDIDATES[0]))
-    except WeightsError as exc:
-        log("No object-detector weights are available, so object detection is skipped.")
-        log(str(exc))
-        log(f"Any of {', '.join(LOCAL_CANDIDATES)} works; for example: DETECTKIT_WEIGHTS=/folder/with/it detectkit demo")
-        return None
-
-
 @dataclass
 class DemoReport:
     """What the demo did: files written, what was found per scene, and what it could not run.
@@ -203,7 +175,7 @@ def run_clip_demo(
 
     Args:
         out_dir: where the annotated video and stills go.
-        model: detector weights (``"auto"``: :func:`auto_model`; ``None``: no objects).
+        model: detector weights (``"auto"``: :func:`detectkit.factories.auto_model`; ``None``: no objects).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         faces: look for faces (MTCNN), and name them when FaceNet weights are present
             (the astronaut is enrolled as ``DEMO_PERSON`` from her photo).
@@ -214,7 +186,6 @@ def run_clip_demo(
     """
     import cv2
 
-    from .detection import Detector
     from .video.pipeline import Pipeline
     from .video.sinks import CallbackSink, VideoWriterSink
     from .video.sources import IterableSource
@@ -223,7 +194,7 @@ def run_clip_demo(
     weights = auto_model(log) if model == "auto" else model
     if weights is None:
         report.skipped.append("object detection: no detector weights")
-    detector = Detector(weights, device=device) if weights else None
+    detector = make_detector(weights, device=device) if weights else None
     recognizer, identity = (None, "none")
     if faces:
         recognizer, identity = _face_stage(device, log, report)
@@ -272,14 +243,12 @@ def run_clip_demo(
     report.video = video
     report.written = [video, *stills]
     report.stats = stats.as_dict()
-    from .cli.detect import summarize
-
     for scene in SCENES:
         majority = [label for label, n in seen[scene.name].most_common() if n * 2 >= frames_per_scene]
         report.found[scene.name] = majority
         report.faces[scene.name] = [name for name, _ in face_names[scene.name].most_common()]
         names = ", ".join(report.faces[scene.name]) or "none"
-        objects = summarize(majority) if detector is not None else "(not run)"
+        objects = summarize_labels(majority) if detector is not None else "(not run)"
         log(f"  {scene.name:10s} objects: {objects:34s} faces: {names}")
     log(stats.summary())
     return report
@@ -330,13 +299,12 @@ def run_live_demo(
     Example:
         >>> # report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
     """
-    from .detection import Detector
     from .video.pipeline import Pipeline
     from .video.sinks import WindowSink
 
     report = DemoReport()
     weights = auto_model(log) if model == "auto" else model
-    detector = Detector(weights, device=device) if weights else None
+    detector = make_detector(weights, device=device) if weights else None
     if weights is None:
         report.skipped.append("object detection: no detector weights")
     path = Path(gallery or os.environ.get("DETECTKIT_GALLERY", "faces.db"))

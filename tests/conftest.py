@@ -11,8 +11,10 @@ it skip with a reason when it is absent.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 _session_tmp = Path(tempfile.mkdtemp(prefix="detectkit-tests-"))
 os.environ["DETECTKIT_OFFLINE"] = "1"
@@ -26,6 +28,29 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from shared_data import REPO, SHARED, SHARED_ONNX, need_shared  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves torch's thread count changed (no test and no library call may).
+
+    ultralytics' ``select_device`` sets it process-wide (cpu_count - 1): a call outside
+    ``keep_torch_threads()`` made every later test in the session run on other threads. Checked
+    only when torch is imported before the test starts; the count is restored either way.
+    """
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if torch is None or before is None:
+        return
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(
+            f"{request.node.nodeid} left torch's thread count at {after} (it was {before}); "
+            "wrap ultralytics calls in detectkit._ultralytics_env.keep_torch_threads()",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """Classical face embeddings: HOG descriptors of the face crop, and an SVM over a gallery.
 
-:class:`HogFaceEmbedder` is a :class:`~detectkit.faces.FaceEmbedder`: it takes the same
-standardised 160x160 crops (:mod:`detectkit.faces.align`: box + margin, resized), so
+:class:`HogFaceEmbedder` implements the face-embedder protocol
+(:class:`~detectkit.faces.embedders.Embedder`) and is registered as ``"hog-face"``
+(``FaceRecognizer(embedder="hog-face")``). Its crop is FaceNet's: standardised 160x160
+box crops (:mod:`detectkit.faces.align`: box + margin, resized), so
 :class:`~detectkit.faces.FaceRecognizer`, :class:`~detectkit.faces.Gallery` and the video
 pipeline use it unchanged, with k-nearest-neighbour search by cosine similarity. Each crop
 is turned to grey, resized to ``size`` x ``size`` and described by OpenCV's
@@ -41,22 +43,23 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import GalleryError, ModelError
-from ..faces.align import DEFAULT_MARGIN, IMAGE_SIZE
-from ..faces.embedder import FaceEmbedder, ModelKey
+from ..faces.align import DEFAULT_MARGIN, IMAGE_SIZE, box_crops
+from ..faces.embedders import EMBEDDERS, CropSpec, check_crops, l2_normalise
+from ..faces.model_key import ModelKey
 from ._common import require_opencv
 
-__all__ = ["HogFaceEmbedder", "GallerySVM", "MODEL_NAME"]
+__all__ = ["HogFaceEmbedder", "GallerySVM", "MODEL_NAME", "make_hog_face"]
 
 MODEL_NAME = "hog-face"
 """The model name HOG embeddings are stored under."""
 
 
-class HogFaceEmbedder(FaceEmbedder):
+class HogFaceEmbedder:
     """HOG descriptors of face crops as L2-normalised vectors (see the module docstring).
 
-    A :class:`~detectkit.faces.FaceEmbedder` in everything the recogniser and gallery
-    use (``crops``, ``embed``, ``embed_crops``, ``key``, ``model_name``, ``dim``), with no
-    network and no weights.
+    A face :class:`~detectkit.faces.embedders.Embedder` (``key``, ``crop``, ``device``,
+    ``crops``, ``embed_crops``, ``embed``; also ``model_name`` and ``dim``), with no
+    network and no weights; it runs on the CPU.
 
     Args:
         size: side, in pixels, the grey crop is resized to before HOG (a multiple of ``cell``).
@@ -78,7 +81,7 @@ class HogFaceEmbedder(FaceEmbedder):
         bins: int = 9,
         margin: int = DEFAULT_MARGIN,
         model_name: str = MODEL_NAME,
-    ) -> None:  # FaceEmbedder.__init__ loads FaceNet; nothing of it is needed here
+    ) -> None:
         cv2 = require_opencv("HOGDescriptor")
         if cell < 4 or size < 2 * cell or size % cell:
             raise ModelError(f"size must be a multiple of cell and at least 2 cells (cell >= 4), got size={size}, cell={cell}")
@@ -95,10 +98,8 @@ class HogFaceEmbedder(FaceEmbedder):
         self.model_name = str(model_name)
         recipe = f"hog|size={self.size}|cell={self.cell}|bins={self.bins}|margin={self.margin}|centred-l2"
         self.model_version = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+        self.crop = CropSpec(IMAGE_SIZE, margin=self.margin)
         self.device = "cpu"
-        self.model = None
-        self.weights_path = None
-        self.batch_size = 256
         self._lock = threading.Lock()
 
     @property
@@ -111,6 +112,24 @@ class HogFaceEmbedder(FaceEmbedder):
         """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
+    def crops(self, image: np.ndarray, faces: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Standardised box crops ``(N, 3, 160, 160)`` of one BGR image's faces (``Detections`` or ``(N, 4)`` boxes).
+
+        Example:
+            >>> HogFaceEmbedder().crops(np.zeros((80, 80, 3), np.uint8), np.array([[10, 10, 60, 70]])).shape
+            (1, 3, 160, 160)
+        """
+        return box_crops(image, faces, self.crop, out=out)
+
+    def embed(self, image: np.ndarray, faces: Any) -> np.ndarray:
+        """Embeddings ``(N, dim)`` of the faces of one BGR image.
+
+        Example:
+            >>> HogFaceEmbedder().embed(np.zeros((80, 80, 3), np.uint8), np.array([[10, 10, 60, 70]])).shape
+            (1, 1764)
+        """
+        return self.embed_crops(self.crops(image, faces))
+
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings ``(N, dim)`` float32 of standardised RGB crops ``(N, 3, 160, 160)``.
 
@@ -120,9 +139,7 @@ class HogFaceEmbedder(FaceEmbedder):
         """
         import cv2
 
-        crops = np.asarray(crops, dtype=np.float32)
-        if crops.ndim != 4 or crops.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE):
-            raise ModelError(f"face crops must have shape (N, 3, {IMAGE_SIZE}, {IMAGE_SIZE}), got {crops.shape}")
+        crops = check_crops(crops, self.crop)
         out = np.empty((len(crops), self.dim), np.float32)
         # undo fixed_image_standardization, RGB -> grey with OpenCV's weights
         weights = np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 3, 1, 1)
@@ -132,11 +149,23 @@ class HogFaceEmbedder(FaceEmbedder):
                 small = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_AREA)
                 out[i] = self.hog.compute(small).reshape(-1)
         out -= out.mean(axis=1, keepdims=True)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise(out)
 
     def __repr__(self) -> str:
         return f"HogFaceEmbedder({self.key}, size={self.size}, cell={self.cell})"
+
+
+def make_hog_face(*, device: Any = "cpu", **options: Any) -> HogFaceEmbedder:
+    """The ``"hog-face"`` registry entry: ``HogFaceEmbedder(**options)``; it runs on the CPU whatever ``device`` says.
+
+    Example:
+        >>> make_hog_face(device="auto", size=96).dim
+        4356
+    """
+    return HogFaceEmbedder(**options)
+
+
+EMBEDDERS.register(MODEL_NAME, make_hog_face)
 
 
 class GallerySVM:

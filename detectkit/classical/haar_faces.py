@@ -5,7 +5,8 @@ on a list of BGR arrays (sizes may differ) returns one ``Detections`` per image 
 ``0: "face"``, highest confidence first), calling it on one image or a list of any
 image inputs works too, and ``names`` is the class table. So
 ``FaceRecognizer(detector=HaarFaceDetector())`` enrols, verifies and identifies with it,
-and the video pipeline takes it as a face detector. Differences from MTCNN:
+and the video pipeline takes it as a face detector. It is registered as ``"haar"`` in
+:data:`detectkit.faces.face_detectors.FACE_DETECTORS` (``FaceRecognizer(detector="haar")``). Differences from MTCNN:
 
 * no landmarks: ``landmarks`` is ``None``;
 * **confidence** = ``1 / (1 + exp(-(A * w + B)))`` with ``A = 0.838``, ``B = -2.662``,
@@ -45,10 +46,11 @@ import numpy as np
 from ..detections import Detections
 from ..errors import ModelError, WeightsFormatError, WeightsNotFoundError
 from ..faces.detector import Keep, keep_order
+from ..faces.face_detectors import FACE_DETECTORS
 from ..images import ImageInput, load_image
 from ._common import check_image, empty_detections, platt, require_opencv
 
-__all__ = ["HaarFaceDetector", "DEFAULT_CASCADE", "CALIBRATION", "find_cascade"]
+__all__ = ["HaarFaceDetector", "DEFAULT_CASCADE", "CALIBRATION", "find_cascade", "make_haar"]
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 CALIBRATION = (0.838, -2.662)
@@ -196,3 +198,16 @@ class HaarFaceDetector:
         xyxy = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
         order = keep_order(xyxy, scores, self.keep)
         return Detections(xyxy[order], scores[order], np.zeros(len(order), np.int64), dict(FACE_NAMES), image_shape=shape)
+
+
+def make_haar(*, device: Any = "cpu", **options: Any) -> HaarFaceDetector:
+    """The ``"haar"`` registry entry: ``HaarFaceDetector(**options)``; it runs on the CPU whatever ``device`` says.
+
+    Example:
+        >>> make_haar(device="auto", keep="largest").keep
+        'largest'
+    """
+    return HaarFaceDetector(**options)
+
+
+FACE_DETECTORS.register("haar", make_haar)

@@ -41,19 +41,21 @@ Example:
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..detections import Detections
 from ..detection.base import PredictOptions
+from ..detection.registry import register_backend
 from ..errors import ModelError
 from ._common import check_image, empty_detections, margin_for, nms, platt, require_opencv
 
 __all__ = ["HogPeopleBackend", "MODEL_NAME", "PERSON_NAMES", "CALIBRATION", "shrink_boxes"]
 
 MODEL_NAME = "opencv-hog-people"
-"""The name ``Detector`` routes to this backend."""
+"""The name ``Detector`` routes to this backend (its entry in ``detectkit.detection.registry.BACKENDS``)."""
 PERSON_NAMES = {0: "person"}
 CALIBRATION = (2.154, -2.654)
 """Platt scaling ``(A, B)`` of the SVM margin, fitted on Penn-Fudan (see the module docstring)."""
@@ -161,3 +163,14 @@ class HogPeopleBackend:
             dict(self.names),
             image_shape=(height, width),
         )
+
+
+def _claims(spec: Any) -> bool:
+    return isinstance(spec, (str, os.PathLike)) and os.fspath(spec) == MODEL_NAME
+
+
+def _load(spec: Any, device: Any, **_: Any) -> HogPeopleBackend:
+    return HogPeopleBackend(device)
+
+
+register_backend(MODEL_NAME, family=HogPeopleBackend.family, claims=_claims, load=_load, priority=100)

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -27,18 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", dest="json_path", default=None, help="write JSON lines here ('-' for stdout)")
     parser.add_argument("--batch", type=int, default=None, help="images per model call")
     parser.set_defaults(func=run)
-
-
-def summarize(labels: list[str]) -> str:
-    """'2 person, 1 cup' (most frequent first), or 'nothing'.
-
-    Example:
-        >>> summarize(["cup", "person", "person"])
-        '2 person, 1 cup'
-    """
-    if not labels:
-        return "nothing"
-    return ", ".join(f"{n} {label}" for label, n in Counter(labels).most_common())
 
 
 @contextlib.contextmanager
@@ -69,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageError
+    from ..factories import summarize_labels
     from ..images import find_images, load_image
     from ..video.annotate import Annotator
 
@@ -99,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 if json_out is not None:
                     json_out.write(detections.to_json(source=str(path)) + "\n")
                 if not quiet_stdout:
-                    progress.write(f"{path}: {summarize(detections.labels)}", file=sys.stdout)
+                    progress.write(f"{path}: {summarize_labels(detections.labels)}", file=sys.stdout)
                 if args.save_dir is not None:
                     target = args.save_dir / _output_name(path, used_names)
                     if not cv2.imwrite(str(target), annotator.draw(image, detections, copy=False)):

@@ -1,6 +1,6 @@
 """``detectkit export --model M --format onnx``: export a detector (YOLO or torchvision) to ONNX.
 
-The file runs through ``Detector(path)`` with onnxruntime (see :mod:`detectkit.training.export`).
+The file runs through ``Detector(path)`` with onnxruntime (see :mod:`detectkit.deploy.onnx`).
 
 Example:
     >>> from detectkit.cli import build_parser
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.export import export
+    from ..deploy.onnx import export
 
     path = export(args.model, args.format, imgsz=args.imgsz, int8=args.int8, out=args.out, opset=args.opset, data=args.data)
     print(path)

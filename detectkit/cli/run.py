@@ -60,60 +60,40 @@ def _say(message: str) -> None:
     print(f"detectkit run: {message}", file=sys.stderr, flush=True)
 
 
-def make_detector(args: argparse.Namespace) -> "Detector | None":
-    """The Detector the options ask for, or ``None`` for ``--model none``.
+def _detector(args: argparse.Namespace) -> "Detector | None":
+    """The Detector the options ask for (:func:`detectkit.factories.make_detector`), or ``None`` for ``--model none``.
 
     Example:
         >>> from detectkit.cli import build_parser
-        >>> make_detector(build_parser().parse_args(["run", "0", "--model", "none"])) is None
+        >>> _detector(build_parser().parse_args(["run", "0", "--model", "none"])) is None
         True
     """
-    from ..errors import WeightsNotFoundError
-    from .options import detector_from_args
+    from ..factories import make_detector
 
-    model = args.model
-    if model is None or str(model).lower() == "none":
-        return None
-    if str(model).lower() == "auto":
-        from ..demo import auto_model
-
-        messages: list[str] = []
-        found = auto_model(log=messages.append)
-        if found is None:
-            raise WeightsNotFoundError("\n".join(messages) or "no detector weights found")
-        args.model = found
-    return detector_from_args(args)
+    return make_detector(
+        args.model, device=args.device, conf=args.conf, iou=args.iou, classes=args.classes, max_det=args.max_det,
+        imgsz=args.imgsz,
+    )
 
 
-def make_recognizer(args: argparse.Namespace) -> "FaceRecognizer":
-    """A FaceRecognizer over the ``--faces`` gallery (the face module's errors say what is missing).
+def _recognizer(args: argparse.Namespace) -> "FaceRecognizer":
+    """A FaceRecognizer over the ``--faces`` gallery (:func:`detectkit.factories.make_recognizer`)."""
+    from ..factories import make_recognizer
 
-    Raises:
-        GalleryError: the gallery file does not exist (it would be empty: everyone unknown).
-
-    Example:
-        >>> # make_recognizer(build_parser().parse_args(["run", "0", "--faces", "faces.db"])).gallery
-    """
-    from ..errors import GalleryError
-    from ..faces import FaceRecognizer
-
-    if not Path(args.faces).is_file():
-        raise GalleryError(f"{args.faces}: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db {args.faces}")
-    return FaceRecognizer(gallery=args.faces, embedder=args.face_weights, threshold=args.face_threshold, device=args.device)
+    return make_recognizer(args.faces, embedder=args.face_weights, threshold=args.face_threshold, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..detections import Detections
     from ..video.pipeline import Pipeline
     from ..video.sinks import WindowSink
-    from .detect import summarize
-
+    from ..factories import summarize_labels
     from ..video.sources import CaptureSource, open_source
 
     # the source first: a wrong path fails at once, before any model is loaded
     source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
-    detector = make_detector(args)
-    recognizer = make_recognizer(args) if args.faces else None
+    detector = _detector(args)
+    recognizer = _recognizer(args) if args.faces else None
     if detector is None and recognizer is None:
         _say("nothing to run: --model none and no --faces")
         return 2
@@ -130,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         def print_frame(result, image) -> None:
             faces = result.faces if result.faces is not None else Detections.empty()
             names = [("unknown" if n is None else str(n)) for n in (faces.identity if faces.identity is not None else [])]
-            text = summarize(result.detections.labels)
+            text = summarize_labels(result.detections.labels)
             if len(faces):
                 text += f"; faces: {', '.join(names) if names else len(faces)}"
             print(f"frame {result.index}: {text}", flush=True)

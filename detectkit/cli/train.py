@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.finetune import family_of, finetune
+    from ..detection.registry import family_of
+    from ..training.finetune import finetune
 
     options = {}
     if family_of(args.model) == "torchvision":

@@ -13,77 +13,43 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence, overload
 
 import numpy as np
 
 from ..detections import Detections, resolve_class_ids
 from ..devices import half_allowed, select_device
-from ..errors import ModelError, WeightsFormatError
+from ..errors import ModelError
 from ..images import ImageInput, load_image
 from .base import Backend, PredictOptions
+from .registry import find_backend
 
 __all__ = ["Detector", "load_backend", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "yolo11n.pt"
 
 
-def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT") -> Backend:
-    """Pick and load the backend for a model spec.
+def load_backend(model: Any, device: Any, *, weights: Any = "DEFAULT", **options: Any) -> Backend:
+    """Load the backend for a model spec: an object with ``predict``/``names`` is used as it is (your own
+    backend); a name or path goes to the first entry of :data:`~detectkit.detection.registry.BACKENDS`
+    that claims it (see :mod:`detectkit.detection.registry` for the built-in ones and their order):
 
     * a torchvision detection builder name -> torchvision (``weights``: ``"DEFAULT"``, ``None`` or a state-dict path);
     * a detectkit checkpoint file -> torchvision, with its classes;
     * an ONNX file exported by ``detectkit export`` from a torchvision model -> onnxruntime (``onnx_backend``);
-    * anything else ultralytics loads (``.pt``, ``.yaml``, ``.onnx``, known YOLO names) -> ultralytics;
     * ``"opencv-hog-people"`` -> OpenCV's HOG + linear SVM pedestrian detector (``detectkit.classical``);
-    * an object with ``predict``/``names`` -> used as it is (your own backend).
+    * anything else ultralytics loads (``.pt``, ``.yaml``, ``.onnx``, known YOLO names) -> ultralytics.
+
+    Example:
+        >>> import torch
+        >>> load_backend("fasterrcnn_mobilenet_v3_large_320_fpn", torch.device("cpu"), weights=None).family
+        'torchvision'
     """
     if not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "predict") and hasattr(model, "names"):
             return model
         raise ModelError(f"cannot make a detector from {type(model).__name__}: pass a model name or a file path")
-    text = os.fspath(model)
-    if text == "opencv-hog-people":  # classical baseline: HOG + linear SVM (detectkit.classical)
-        from ..classical.hog_people import HogPeopleBackend
-
-        return HogPeopleBackend(device)
-    from .torchvision_backend import TorchvisionBackend, detection_builders
-
-    if text in detection_builders():
-        return TorchvisionBackend(text, device, weights=weights)
-    path = Path(text)
-    if path.is_file() and path.suffix.lower() in (".pt", ".pth", ".ckpt"):
-        checkpoint = _try_checkpoint(path)
-        if checkpoint is not None:
-            return TorchvisionBackend(checkpoint, device)
-    if path.is_file() and path.suffix.lower() == ".onnx":
-        from .onnx_backend import OnnxTorchvisionBackend, is_detectkit_onnx
-
-        if is_detectkit_onnx(path):  # a torchvision detector exported by `detectkit export`
-            return OnnxTorchvisionBackend(path, device)
-    from .ultralytics_backend import UltralyticsBackend
-
-    return UltralyticsBackend(text, device)
-
-
-def _try_checkpoint(path: Path) -> Any:
-    """A detectkit checkpoint, or None when the file is something else (an ultralytics checkpoint)."""
-    from ..checkpoint import load_checkpoint
-    from ..weights import load_torch_file
-
-    try:
-        data = load_torch_file(path, what="checkpoint")
-    except WeightsFormatError:
-        return None  # needs pickled classes: an ultralytics checkpoint, loaded by ultralytics below
-    if isinstance(data, dict) and "detectkit_checkpoint" in data:
-        return load_checkpoint(path)
-    if isinstance(data, dict) and "model" not in data and "ema" not in data:
-        raise WeightsFormatError(
-            f"{path}: a bare state dict, with no model name or classes in it. Name the architecture: "
-            f"Detector('fasterrcnn_resnet50_fpn', weights='{path}'), or save a detectkit checkpoint"
-        )
-    return None
+    return find_backend(model).load(model, device, weights=weights, **options)
 
 
 def _is_single(images: Any) -> bool:
@@ -158,6 +124,22 @@ class Detector:
     def family(self) -> str:
         """``"ultralytics"`` or ``"torchvision"`` (or your backend's ``family``)."""
         return getattr(self.backend, "family", "custom")
+
+    def torch_module(self) -> Any:
+        """The ``torch.nn.Module`` behind this detector, for backends that run one (torchvision:
+        export, and scoring a model being trained); prediction goes through the Detector.
+
+        Raises:
+            ModelError: the backend has no torch module it hands out (ultralytics, ONNX, OpenCV).
+
+        Example:
+            >>> Detector("fasterrcnn_mobilenet_v3_large_320_fpn", weights=None).torch_module().training
+            False
+        """
+        getter = getattr(self.backend, "torch_module", None)
+        if getter is None:
+            raise ModelError(f"{self.model_name}: the {self.family} backend has no torch module to hand out")
+        return getter()
 
     def _class_ids(self, classes: Iterable[int | str] | None) -> tuple[int, ...] | None:
         if classes is None:

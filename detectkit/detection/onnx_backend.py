@@ -1,29 +1,12 @@
 """torchvision detectors exported to ONNX by detectkit, run with onnxruntime.
 
-``detectkit export`` (:func:`detectkit.training.export.export`) writes the whole torchvision
+``detectkit export`` (:func:`detectkit.deploy.onnx.export`) writes the whole torchvision
 model (its resize and normalisation, the detector, the box decoding and class-wise NMS) into one
 ONNX graph that takes one RGB float ``(3, H, W)`` image in [0, 1] of any size and returns
 ``boxes`` (N, 4) in that image's pixels, ``labels`` (N,) and ``scores`` (N,). What the graph was
-built with rides in the file's ``metadata_props`` (all strings):
-
-=====================  ==========================================================
-key                    value
-=====================  ==========================================================
-``detectkit_export``   format version (``"1"``); how ``load_backend`` recognises the file
-``family``             ``"torchvision"``
-``builder``            the torchvision builder (``"fasterrcnn_mobilenet_v3_large_320_fpn"``)
-``names``              JSON ``{class_id: name}``
-``label_offset``       subtracted from the graph's labels to get class ids (1 for fine-tuned
-                       checkpoints, whose label 0 is background; 0 for COCO builders)
-``imgsz``              the longest side the graph resizes images to
-``min_size``,          the model's resize rule (torchvision's ``GeneralizedRCNNTransform``):
-``max_size``,          shorter side to ``min_size`` unless the longer would pass ``max_size``;
-``fixed_size``         SSD: always ``fixed_size`` (``"W,H"``; empty otherwise)
-``score_thresh``       the lowest score the graph keeps (``conf`` below it cannot be honoured)
-``nms_iou``            the graph's own class-wise NMS IoU (a lower ``iou`` is applied on top)
-``max_det``            the most boxes the graph returns
-``quantization``       ``"none"`` or ``"int8-dynamic"``
-=====================  ==========================================================
+built with rides in the file's ``metadata_props``, in the schema of
+:mod:`detectkit.detection.model_metadata` (``ExportMetadata``: the exporter writes it, this backend
+reads it, with the same code).
 
 The backend resizes each image on the host with the same ``torch`` interpolation, to the same
 size, as the PyTorch model does (the graph's own resize then keeps it as it is) and maps the
@@ -39,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -50,10 +32,10 @@ import numpy as np
 from ..detections import Detections
 from ..errors import WeightsFormatError
 from .base import PredictOptions
+from .model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata
+from .postprocess import filtered_detections
 
 __all__ = ["OnnxTorchvisionBackend", "read_metadata", "is_detectkit_onnx", "METADATA_KEY"]
-
-METADATA_KEY = "detectkit_export"
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -65,19 +47,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     Example:
         >>> # read_metadata("best.onnx")["builder"]  -> 'fasterrcnn_mobilenet_v3_large_320_fpn'
     """
-    path = Path(path)
-    try:
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
-        return {prop.key: prop.value for prop in proto.metadata_props}
-    except ImportError:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return dict(session.get_modelmeta().custom_metadata_map)
-    except Exception as exc:  # onnx.load raises DecodeError and friends for non-ONNX bytes
-        raise WeightsFormatError(f"{path}: not a readable ONNX file ({type(exc).__name__}: {exc})") from exc
+    return read_onnx_metadata(path)
 
 
 def is_detectkit_onnx(path: str | os.PathLike) -> bool:
@@ -118,24 +88,15 @@ class OnnxTorchvisionBackend:
             raise WeightsFormatError(f"{path}: running ONNX models needs onnxruntime (pip install detectkit[onnx])") from exc
         self.path = Path(path)
         self.source = str(self.path)
-        meta = read_metadata(self.path)
-        if METADATA_KEY not in meta:
-            raise WeightsFormatError(f"{self.path}: not an ONNX file exported by detectkit (no {METADATA_KEY} metadata)")
-        try:
-            self.names = {int(k): str(v) for k, v in json.loads(meta["names"]).items()}
-            self.label_offset = int(meta.get("label_offset", "0"))
-            self.imgsz = int(meta["imgsz"])
-            self.min_size = float(meta.get("min_size", meta["imgsz"]))
-            self.max_size = float(meta.get("max_size", meta["imgsz"]))
-            fixed = [int(v) for v in meta.get("fixed_size", "").split(",") if v.strip()]
-            self.fixed_size = (fixed[1], fixed[0]) if len(fixed) == 2 else None  # (height, width)
-            self.score_thresh = float(meta.get("score_thresh", "0"))
-            self.nms_iou = float(meta.get("nms_iou", "1"))
-            self.max_det = int(meta.get("max_det", "100"))
-        except (KeyError, ValueError) as exc:
-            raise WeightsFormatError(f"{self.path}: detectkit ONNX metadata is incomplete or malformed ({exc})") from exc
-        self.builder = meta.get("builder", "")
-        self.quantization = meta.get("quantization", "none")
+        self.metadata = ExportMetadata.from_dict(read_metadata(self.path), self.path)
+        meta = self.metadata
+        self.names = dict(meta.names)
+        self.label_offset = meta.label_offset
+        self.imgsz = meta.imgsz
+        self.min_size, self.max_size, self.fixed_size = meta.min_size, meta.max_size, meta.fixed_size
+        self.score_thresh, self.nms_iou, self.max_det = meta.score_thresh, meta.nms_iou, meta.max_det
+        self.builder = meta.builder
+        self.quantization = meta.quantization
         self.device = device
         import torch
 
@@ -190,17 +151,4 @@ class OnnxTorchvisionBackend:
         boxes = outputs["boxes"].astype(np.float32).reshape(-1, 4)
         scores = outputs["scores"].astype(np.float32).reshape(-1)
         labels = outputs["labels"].astype(np.int64).reshape(-1) - self.label_offset
-        keep = scores >= options.conf
-        if options.classes is not None:
-            keep &= np.isin(labels, np.asarray(options.classes, dtype=np.int64))
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        if options.iou < self.nms_iou and len(boxes) > 1:
-            import torch
-            from torchvision.ops import batched_nms
-
-            kept = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), options.iou)
-            boxes, scores, labels = boxes[kept.numpy()], scores[kept.numpy()], labels[kept.numpy()]
-        order = np.argsort(-scores, kind="stable")[: options.max_det]
-        return Detections(
-            xyxy=boxes[order], confidence=scores[order], class_id=labels[order], names=self.names, image_shape=shape
-        )
+        return filtered_detections(boxes, scores, labels, options, self.names, shape, nms=options.iou < self.nms_iou)

@@ -29,8 +29,9 @@ from ..detections import Detections
 from ..errors import ModelError, WeightsFormatError
 from ..weights import load_torch_file, resolve_weights
 from .base import PredictOptions
+from .postprocess import filtered_detections
 
-__all__ = ["TorchvisionBackend", "detection_builders", "build_model", "coco_names", "preprocess"]
+__all__ = ["TorchvisionBackend", "detection_builders", "build_model", "coco_names", "preprocess", "set_box_thresholds"]
 
 
 def detection_builders() -> list[str]:
@@ -75,6 +76,22 @@ def build_model(builder: str, num_classes: int, **kwargs: Any) -> Any:
         raise ModelError(f"unknown torchvision detection builder {builder!r}; known: {', '.join(detection_builders())}")
     kwargs.setdefault("weights_backbone", None)
     return torchvision.models.get_model(builder, weights=None, num_classes=num_classes, **kwargs)
+
+
+def set_box_thresholds(model: Any, *, score: float, nms_iou: float, per_image: int) -> None:
+    """Set a torchvision detector's own box thresholds (R-CNNs keep them on ``roi_heads``; RetinaNet,
+    FCOS and SSD on the model): the one place both prediction and export set them.
+
+    Example:
+        >>> model = build_model("fasterrcnn_mobilenet_v3_large_320_fpn", 3)
+        >>> set_box_thresholds(model, score=0.5, nms_iou=0.4, per_image=10)
+        >>> model.roi_heads.score_thresh, model.roi_heads.nms_thresh, model.roi_heads.detections_per_img
+        (0.5, 0.4, 10)
+    """
+    holder = getattr(model, "roi_heads", model)
+    holder.score_thresh = score
+    holder.nms_thresh = nms_iou
+    holder.detections_per_img = per_image
 
 
 def preprocess(image: np.ndarray, device: Any) -> Any:
@@ -132,14 +149,16 @@ class TorchvisionBackend:
         self._base_size = _transform_size(self.model)
         self._warned_fixed = False
 
+    def torch_module(self) -> Any:
+        """The ``torch.nn.Module`` this backend runs (in eval mode, on ``device``): for export and for
+        scoring a model being trained; prediction goes through :meth:`predict`."""
+        return self.model
+
     # ------------------------------------------------------------------ thresholds
     def _apply(self, options: PredictOptions) -> int:
         """Set the model's own thresholds; returns how many boxes to ask for before class filtering."""
         per_image = options.max_det if options.classes is None else max(options.max_det, 1000)
-        holder = getattr(self.model, "roi_heads", self.model)  # R-CNNs keep them on roi_heads
-        holder.score_thresh = options.conf
-        holder.nms_thresh = options.iou
-        holder.detections_per_img = per_image
+        set_box_thresholds(self.model, score=options.conf, nms_iou=options.iou, per_image=per_image)
         transform = self.model.transform
         size = options.imgsz or self.default_imgsz
         if size is None:
@@ -164,19 +183,16 @@ class TorchvisionBackend:
             outputs = self.model(tensors)
         results = []
         for image, output in zip(images, outputs):
-            labels = output["labels"] - self.label_offset
-            keep = output["scores"] >= options.conf
-            if options.classes is not None:
-                keep &= torch.isin(labels, torch.as_tensor(options.classes, device=labels.device))
-            boxes = output["boxes"][keep][: options.max_det]
-            det = Detections(
-                xyxy=boxes.float().cpu().numpy(),
-                confidence=output["scores"][keep][: options.max_det].float().cpu().numpy(),
-                class_id=labels[keep][: options.max_det].cpu().numpy(),
-                names=self.names,
-                image_shape=image.shape[:2],
+            results.append(
+                filtered_detections(
+                    output["boxes"].float().cpu().numpy(),
+                    output["scores"].float().cpu().numpy(),
+                    (output["labels"] - self.label_offset).cpu().numpy(),
+                    options,
+                    self.names,
+                    image.shape[:2],
+                )
             )
-            results.append(det)
         return results
 
 

@@ -1,4 +1,4 @@
-"""Face crops for FaceNet: the box plus a margin, resized to 160x160, standardised.
+"""Face crops: box crops for FaceNet (box + margin, resized, standardised), and landmark-aligned chips.
 
 This is the preprocessing facenet-pytorch's ``MTCNN`` + ``extract_face`` apply
 before ``InceptionResnetV1`` (and that its LFW evaluation used): the margin is given
@@ -6,6 +6,12 @@ in pixels *of the output crop* and added around the detected box, the box is cli
 to the image, the region is resized with ``cv2.INTER_AREA``, and pixel values go
 through ``fixed_image_standardization``: ``(x - 127.5) / 128``. FaceNet was trained on
 such box crops, not on landmark-warped faces, so the landmarks are not used to warp.
+
+Embedders trained on aligned faces (ArcFace-style ONNX models, dlib's ResNet) describe
+their chip with a landmark template in a :class:`~detectkit.faces.embedders.CropSpec`;
+:func:`align_faces` warps each face's five landmarks (``Detections.landmarks``, ``(N, 5, 2)``:
+eyes, nose, mouth corners, as MTCNN gives them) onto the template by a similarity
+transform (least squares, scikit-image's ``SimilarityTransform``) with ``cv2.warpAffine``.
 
 Example:
     >>> import numpy as np
@@ -18,14 +24,35 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-__all__ = ["crop_faces", "crop_boxes", "fixed_image_standardization", "DEFAULT_MARGIN", "IMAGE_SIZE"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .embedders import CropSpec
+
+__all__ = [
+    "crop_faces",
+    "crop_boxes",
+    "box_crops",
+    "align_faces",
+    "similarity_transforms",
+    "fixed_image_standardization",
+    "ARCFACE_TEMPLATE",
+    "DEFAULT_MARGIN",
+    "IMAGE_SIZE",
+]
 
 IMAGE_SIZE = 160
 """FaceNet's input side, in pixels."""
 DEFAULT_MARGIN = 14
 """Margin in output pixels; facenet-pytorch's LFW evaluation notebook uses ``MTCNN(image_size=160, margin=14)``."""
+ARCFACE_TEMPLATE = tuple(
+    (x / 112.0, y / 112.0)
+    for x, y in ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041))
+)
+"""ArcFace's five-point template (insightface's ``arcface_dst`` for 112x112 chips), as fractions of the side:
+left eye, right eye, nose tip, left and right mouth corners (MTCNN's landmark order)."""
 
 
 def fixed_image_standardization(pixels: np.ndarray) -> np.ndarray:
@@ -100,4 +127,83 @@ def crop_faces(
         out[i] = face[:, :, ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
     out -= 127.5
     out /= 128.0
+    return out
+
+
+def _boxes_of(faces: Any) -> np.ndarray:
+    xyxy = getattr(faces, "xyxy", faces)
+    return np.asarray(xyxy, np.float32).reshape(-1, 4)
+
+
+def box_crops(image: np.ndarray, faces: Any, spec: "CropSpec", out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`crop_faces` at ``spec.size`` with ``spec.margin`` for ``Detections`` or ``(N, 4)`` boxes.
+
+    Example:
+        >>> from detectkit.faces.embedders import CropSpec
+        >>> box_crops(np.zeros((50, 50, 3), np.uint8), np.array([[5, 5, 40, 40]]), CropSpec(64, margin=4)).shape
+        (1, 3, 64, 64)
+    """
+    return crop_faces(image, _boxes_of(faces), image_size=spec.size, margin=spec.margin, out=out)
+
+
+def similarity_transforms(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """``(N, 2, 3)`` affine matrices of the least-squares similarity (rotation, scale, shift) from each
+    face's landmarks ``(N, K, 2)`` onto ``template`` ``(K, 2)`` (both in pixels).
+
+    Example:
+        >>> dst = np.array([[10, 10], [20, 10], [15, 20]], np.float32)
+        >>> (similarity_transforms((dst * 2 + 3)[None], dst).round(3) + 0.0).tolist()
+        [[[0.5, 0.0, -1.5], [0.0, 0.5, -1.5]]]
+    """
+    from skimage.transform import SimilarityTransform
+
+    landmarks = np.asarray(landmarks, np.float64)
+    template = np.asarray(template, np.float64).reshape(-1, 2)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != template.shape:
+        raise ValueError(f"landmarks must have shape (N, {len(template)}, 2) to match the template, got {landmarks.shape}")
+    out = np.empty((len(landmarks), 2, 3), np.float64)
+    for i, points in enumerate(landmarks):
+        if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+            transform = SimilarityTransform.from_estimate(points, template)
+            ok = bool(transform)
+        else:  # pragma: no cover - older scikit-image
+            transform = SimilarityTransform()
+            ok = transform.estimate(points, template)
+        if not ok or not np.all(np.isfinite(transform.params)):
+            raise ValueError(f"face {i}: its landmarks {points.round(1).tolist()} give no similarity transform (degenerate)")
+        out[i] = transform.params[:2]
+    return out
+
+
+def align_faces(image: np.ndarray, landmarks: np.ndarray, spec: "CropSpec", out: np.ndarray | None = None) -> np.ndarray:
+    """Chips ``(N, S, S, 3)`` uint8 BGR: each face warped so its landmarks land on ``spec``'s template.
+
+    ``spec.size`` is the side ``S``; the template (fractions of the side) is placed with
+    ``spec.padding`` (see :meth:`~detectkit.faces.embedders.CropSpec.template_pixels`).
+    Pixels from outside the image are black. ``out``: a ``(N, S, S, 3)`` uint8 array to fill.
+
+    Example:
+        >>> from detectkit.faces.embedders import CropSpec
+        >>> spec = CropSpec(112, template=ARCFACE_TEMPLATE)
+        >>> image = np.full((200, 200, 3), 7, np.uint8)
+        >>> chips = align_faces(image, (spec.template_pixels() + 40)[None], spec)
+        >>> chips.shape, int(chips[0, 56, 56, 0])
+        ((1, 112, 112, 3), 7)
+    """
+    import cv2
+
+    if spec.template is None:
+        raise ValueError(f"{spec} has no landmark template: use box_crops for box crops")
+    landmarks = np.asarray(landmarks, np.float32)
+    if landmarks.ndim == 2:
+        landmarks = landmarks[None]
+    size = spec.size
+    if out is None:
+        out = np.empty((len(landmarks), size, size, 3), np.uint8)
+    elif out.shape != (len(landmarks), size, size, 3) or out.dtype != np.uint8:
+        raise ValueError(f"out must be a ({len(landmarks)}, {size}, {size}, 3) uint8 array, got {out.shape} {out.dtype}")
+    if len(landmarks):
+        matrices = similarity_transforms(landmarks, spec.template_pixels())
+        for i, matrix in enumerate(matrices):
+            out[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
     return out

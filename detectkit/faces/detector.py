@@ -35,8 +35,9 @@ from ..detections import Detections
 from ..devices import select_device
 from ..errors import ModelError
 from ..images import ImageInput, load_image
+from .face_detectors import FACE_DETECTORS
 
-__all__ = ["FaceDetector", "FACE_NAMES", "Keep", "keep_order"]
+__all__ = ["FaceDetector", "FACE_NAMES", "Keep", "keep_order", "make_mtcnn"]
 
 FACE_NAMES = {0: "face"}
 """The class table of face detections."""
@@ -366,3 +367,16 @@ def _check_array(image: Any, index: int) -> np.ndarray:
             "(use detectkit.load_image, or call the detector itself on paths)"
         )
     return image
+
+
+def make_mtcnn(*, device: Any = "auto", **options: Any) -> FaceDetector:
+    """The ``"mtcnn"`` registry entry: ``FaceDetector(device=device, **options)``.
+
+    Example:
+        >>> make_mtcnn(device="cpu", keep="largest").keep
+        'largest'
+    """
+    return FaceDetector(device=device, **options)
+
+
+FACE_DETECTORS.register("mtcnn", make_mtcnn)

@@ -1,5 +1,9 @@
 """`FaceEmbedder`: FaceNet (facenet-pytorch's InceptionResnetV1) as L2-normalised 512-d float32 vectors.
 
+It implements the :class:`~detectkit.faces.embedders.Embedder` protocol (crop: 160x160
+box crops with a margin) and is registered as ``"facenet"`` in
+:data:`~detectkit.faces.embedders.EMBEDDERS`.
+
 Weights are a known name resolved offline first by :func:`detectkit.weights.resolve_weights`
 (``"facenet-vggface2"``, the default, or ``"facenet-casia-webface"``), a path to a
 state dict, or a state dict itself. facenet-pytorch's published files carry the
@@ -36,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -45,30 +48,15 @@ import numpy as np
 from ..detections import Detections
 from ..devices import select_device
 from ..errors import ModelError, WeightsFormatError
-from .align import DEFAULT_MARGIN, IMAGE_SIZE, crop_faces
+from .align import DEFAULT_MARGIN, IMAGE_SIZE, box_crops
+from .embedders import EMBEDDERS, CropSpec, check_crops, l2_normalise
+from .model_key import ModelKey  # re-exported: ``from detectkit.faces.embedder import ModelKey`` keeps working
 
-__all__ = ["FaceEmbedder", "ModelKey", "load_facenet", "state_dict_version", "DEFAULT_WEIGHTS", "EMBEDDING_DIM"]
+__all__ = ["FaceEmbedder", "ModelKey", "make_facenet", "load_facenet", "state_dict_version", "DEFAULT_WEIGHTS", "EMBEDDING_DIM"]
 
 DEFAULT_WEIGHTS = "facenet-vggface2"
 EMBEDDING_DIM = 512
 _ALIASES = {"vggface2": "facenet-vggface2", "casia-webface": "facenet-casia-webface"}
-
-
-@dataclass(frozen=True)
-class ModelKey:
-    """Which model made a vector: name, version (weights digest) and dimension.
-
-    Example:
-        >>> str(ModelKey("facenet-vggface2", "0123456789abcdef", 512))
-        'facenet-vggface2@0123456789abcdef (512-d)'
-    """
-
-    name: str
-    version: str
-    dim: int
-
-    def __str__(self) -> str:
-        return f"{self.name}@{self.version} ({self.dim}-d)"
 
 
 def state_dict_version(state_dict: Mapping[str, Any]) -> str:
@@ -230,6 +218,7 @@ class FaceEmbedder:
         self.margin = int(margin)
         if not 0 <= self.margin < IMAGE_SIZE:
             raise ModelError(f"margin must be in [0, {IMAGE_SIZE}), got {margin}")
+        self.crop = CropSpec(IMAGE_SIZE, margin=self.margin)
         self.batch_size = int(batch_size or (64 if self.device.type == "cuda" else 32))
         if self.batch_size < 1:
             raise ModelError(f"batch_size must be at least 1, got {batch_size}")
@@ -252,8 +241,7 @@ class FaceEmbedder:
         Example:
             >>> # batch = np.empty((n, 3, 160, 160), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
         """
-        xyxy = faces.xyxy if isinstance(faces, Detections) else np.asarray(faces, np.float32).reshape(-1, 4)
-        return crop_faces(image, xyxy, image_size=IMAGE_SIZE, margin=self.margin, out=out)
+        return box_crops(image, faces, self.crop, out=out)
 
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, 512)`` float32, L2-normalised, for the face boxes of one BGR image.
@@ -271,9 +259,7 @@ class FaceEmbedder:
         """
         import torch
 
-        crops = np.asarray(crops, dtype=np.float32)
-        if crops.ndim != 4 or crops.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE):
-            raise ModelError(f"face crops must have shape (N, 3, {IMAGE_SIZE}, {IMAGE_SIZE}), got {crops.shape}")
+        crops = check_crops(crops, self.crop)
         out = np.empty((len(crops), self.dim), np.float32)
         with self._lock, torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
@@ -281,9 +267,19 @@ class FaceEmbedder:
                 vectors = self.model(batch.contiguous(memory_format=torch.channels_last))
                 out[start : start + len(batch)] = vectors.float().cpu().numpy()
         # InceptionResnetV1 normalises already; renormalise in float32 so norms are 1 to rounding.
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out /= np.maximum(norms, 1e-12)
-        return out
+        return l2_normalise(out)
 
     def __repr__(self) -> str:
         return f"FaceEmbedder({self.key}, device={self.device})"
+
+
+def make_facenet(*, device: Any = "auto", weights: str | os.PathLike | Mapping[str, Any] = DEFAULT_WEIGHTS, **options: Any) -> FaceEmbedder:
+    """The ``"facenet"`` registry entry: ``FaceEmbedder(weights, device=device, **options)``.
+
+    Example:
+        >>> # make_embedder("facenet", weights="casia-webface", device="cpu")
+    """
+    return FaceEmbedder(weights, device=device, **options)
+
+
+EMBEDDERS.register("facenet", make_facenet)

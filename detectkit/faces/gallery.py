@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 import numpy as np
 
 from ..errors import GalleryError
-from .embedder import ModelKey
+from .model_key import ModelKey
 from .index import ExactIndex, FaissIndex, make_index
 
 __all__ = [

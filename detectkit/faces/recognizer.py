@@ -1,7 +1,9 @@
 """`FaceRecognizer`: enrol people from photos, then verify ("is this Alice?") and identify ("who is this?").
 
-It chains :class:`FaceDetector` (MTCNN) -> 160x160 crops -> :class:`FaceEmbedder`
-(FaceNet) -> :class:`Gallery` (SQLite). Similarities are cosine similarities of
+It chains a face detector (default :class:`FaceDetector`, MTCNN; any entry of
+:data:`~detectkit.faces.face_detectors.FACE_DETECTORS`) -> the embedder's crops -> a face
+:class:`~detectkit.faces.embedders.Embedder` (default :class:`FaceEmbedder`, FaceNet; any
+entry of :data:`~detectkit.faces.embedders.EMBEDDERS`) -> :class:`Gallery` (SQLite). Similarities are cosine similarities of
 L2-normalised embeddings, in ``[-1, 1]``; a face is someone when its best similarity
 is at least ``threshold``.
 
@@ -42,10 +44,9 @@ import numpy as np
 from ..detections import Detections
 from ..errors import FaceError, GalleryError, ImageError
 from ..images import ImageInput, describe, load_image
-from .align import IMAGE_SIZE
 from .calibration import Calibration, Pair, calibrate, read_pairs
-from .detector import FaceDetector
-from .embedder import DEFAULT_WEIGHTS, FaceEmbedder
+from .embedders import Embedder, make_embedder
+from .face_detectors import make_face_detector
 from .gallery import Gallery, Identity, Match, _metadata_json, validate_name
 from .quality import REASONS, Assessment, QualityPolicy, assess
 
@@ -196,9 +197,11 @@ class FaceRecognizer:
     Args:
         gallery: a :class:`Gallery`, a path to its SQLite file (created when missing), or
             ``None`` for an in-memory gallery.
-        detector: a :class:`FaceDetector` (default: MTCNN, all faces, 20 px minimum).
-        embedder: a :class:`FaceEmbedder`, or weights for one (a known name such as
-            ``"facenet-vggface2"``, a state-dict path, or a state dict).
+        detector: a face detector (an object with ``detect(images)``), or a registered name
+            (``"mtcnn"``, ``"haar"``; default: MTCNN, all faces, 20 px minimum).
+        embedder: a face :class:`~detectkit.faces.embedders.Embedder`, a registered name
+            (``"facenet"``, ``"hog-face"``, ...), or FaceNet weights (a known name such as
+            ``"facenet-vggface2"``, a state-dict path, or a state dict; see :func:`make_embedder`).
         threshold: cosine similarity at or above which a face is someone (default: the
             documented figure for the embedder's model, see the module docstring).
         quality: the enrolment photo checks.
@@ -208,7 +211,7 @@ class FaceRecognizer:
             The file is opened last, so a model that fails to load leaves no file behind.
 
     Attributes used by the video pipeline: ``threshold``, ``gallery``,
-    ``embedder.model_name``, and the batched :meth:`detect`, :meth:`embed`,
+    ``embedder.key``, and the batched :meth:`detect`, :meth:`embed`,
     :meth:`match` and :meth:`identify_arrays`.
 
     Example:
@@ -220,20 +223,17 @@ class FaceRecognizer:
         self,
         gallery: Gallery | str | os.PathLike | None = None,
         *,
-        detector: FaceDetector | None = None,
-        embedder: FaceEmbedder | str | os.PathLike | Mapping[str, Any] | None = None,
+        detector: Any = None,
+        embedder: Embedder | str | os.PathLike | Mapping[str, Any] | None = None,
         threshold: float | None = None,
         quality: QualityPolicy | None = None,
         device: Any = "auto",
         index: Literal["exact", "faiss"] = "exact",
         create: bool = True,
     ) -> None:
-        if isinstance(embedder, FaceEmbedder):
-            self.embedder = embedder
-        else:
-            self.embedder = FaceEmbedder(DEFAULT_WEIGHTS if embedder is None else embedder, device=device)
-        self.detector = detector if detector is not None else FaceDetector(device=device)
-        self.threshold = float(default_threshold(self.embedder.model_name) if threshold is None else threshold)
+        self.embedder: Embedder = make_embedder(embedder, device=device)
+        self.detector = make_face_detector(detector, device=device)
+        self.threshold = float(default_threshold(self.embedder.key.name) if threshold is None else threshold)
         if not -1.0 <= self.threshold <= 1.0:
             raise GalleryError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
         self.quality = quality or QualityPolicy()
@@ -279,14 +279,15 @@ class FaceRecognizer:
     def embed(self, frame: np.ndarray, faces: Detections) -> np.ndarray:
         """Embeddings ``(N, D)`` float32, L2-normalised, of the given face boxes of one BGR frame.
 
-        Boxes may come from :meth:`detect` or from a tracker; each is cropped with the
-        embedder's margin (clipped to the frame) and resized to 160x160.
+        Boxes may come from :meth:`detect` or from a tracker; each is cropped as the
+        embedder's ``crop`` says (box + margin clipped to the frame, or aligned on the
+        landmarks) at its ``crop.size``.
 
         Example:
             >>> # vectors = recognizer.embed(frame, recognizer.detect([frame])[0])   # (N, 512)
         """
         if len(faces) == 0:
-            return np.zeros((0, self.embedder.dim), np.float32)
+            return np.zeros((0, self.embedder.key.dim), np.float32)
         return self.embedder.embed(frame, faces)
 
     def match(self, embeddings: np.ndarray) -> tuple[list[str | None], np.ndarray]:
@@ -326,13 +327,13 @@ class FaceRecognizer:
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
             frames = [frames]
         total = sum(len(d) for d in found)
-        crops = np.empty((total, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        crops = self.embedder.crop.buffer(total)
         at = 0
         for frame, faces in zip(frames, found):
             if len(faces):
                 self.embedder.crops(frame, faces, out=crops[at : at + len(faces)])  # straight into the batch
                 at += len(faces)
-        vectors = self.embedder.embed_crops(crops) if total else np.zeros((0, self.embedder.dim), np.float32)
+        vectors = self.embedder.embed_crops(crops) if total else np.zeros((0, self.embedder.key.dim), np.float32)
         names, sims = self.match(vectors) if total else ([], np.zeros(0, np.float32))
         out, at = [], 0
         for faces in found:
@@ -427,13 +428,13 @@ class FaceRecognizer:
 
         def flush() -> None:
             found = self.detector.detect([array for _, array in pending])
-            crops = np.empty((len(pending), 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+            crops = self.embedder.crop.buffer(len(pending))
             chosen: list[int] = []
             for (slot, array), faces in zip(pending, found):
                 source = outcomes[slot][0]
                 verdict = choose(array, faces)
                 if verdict.ok:
-                    self.embedder.crops(array, faces.xyxy[[verdict.index]], out=crops[len(chosen) : len(chosen) + 1])
+                    self.embedder.crops(array, faces[[verdict.index]], out=crops[len(chosen) : len(chosen) + 1])
                     chosen.append(slot)
                 else:
                     outcomes[slot] = (source, None, Rejection(source, str(verdict.reason), verdict.detail))

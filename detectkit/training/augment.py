@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import DetectionDataset
+from .data_model import DetectionDataset
 
 __all__ = ["Augment", "TorchDetectionData", "collate", "build_transforms"]
 

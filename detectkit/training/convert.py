@@ -12,20 +12,24 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import DatasetError
-from .datasets import DataSpec, DetectionDataset, _read, list_splits, load_dataset
+from .data_model import DataSpec, DetectionDataset
 from .formats._common import ImagesMode
+from .formats.registry import writer
+from .loading import list_splits, load_dataset, read_spec
+from .split import split_dataset
 from .validate import ValidationReport
 
 __all__ = ["convert", "to_ultralytics_yaml", "write_dataset"]
 
 Format = Literal["yolo", "coco", "voc"]
+"""The formats detectkit writes (any format registered with a writer in ``FORMATS`` is accepted)."""
 
 
 def write_dataset(
     dataset: DetectionDataset, fmt: Format, out_dir: str | os.PathLike, *, split: str | None = None,
     images: ImagesMode = "symlink", overwrite: bool = False,
 ) -> Path:
-    """Write one split in ``fmt`` under ``out_dir`` (the standard layout of each format).
+    """Write one split in ``fmt`` under ``out_dir`` (the standard layout of each format; its ``FORMATS`` writer).
 
     * yolo: ``out/images/<split>``, ``out/labels/<split>``, ``out/data.yaml`` (returned);
     * coco: ``out/images/<split>``, ``out/annotations/instances_<split>.json``; returns ``out``;
@@ -42,26 +46,8 @@ def write_dataset(
         >>> write_dataset(val, "coco", work / "coco").name, load_dataset(work / "coco", "val").format
         ('coco', 'coco')
     """
-    split = split or dataset.split or "train"
-    if fmt == "yolo":
-        from .formats.yolo import write_yolo
-
-        return write_yolo(dataset, out_dir, split=split, images=images, overwrite=overwrite)
-    if fmt == "coco":
-        from .formats._common import open_output
-        from .formats.coco import write_coco
-
-        out, owned = open_output(out_dir)
-        write_coco(
-            dataset, out / "annotations" / f"instances_{split}.json", image_dir=out / "images" / split,
-            images=images, overwrite=overwrite and owned,
-        )
-        return out
-    if fmt == "voc":
-        from .formats.voc import write_voc
-
-        return write_voc(dataset, out_dir, split=split, images=images, overwrite=overwrite)
-    raise DatasetError(f"unknown dataset format {fmt!r}; detectkit writes 'yolo', 'coco' and 'voc'")
+    write = writer(fmt)  # DatasetError for a format detectkit does not write
+    return write(dataset, out_dir, split=split or dataset.split or "train", images=images, overwrite=overwrite)
 
 
 def convert(
@@ -96,9 +82,7 @@ def convert(
     Example:
         >>> # convert("voc_data/", "yolo", "yolo_data/", val_fraction=0.2)
     """
-    from .split import split_dataset
-
-    parts = {split: _read(src, split, None) for split in list_splits(src)}  # all read before anything is written
+    parts = {split: read_spec(src, split, None) for split in list_splits(src)}  # all read before anything is written
     report = ValidationReport()
     for part in parts.values():
         report.extend(part.report)

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .evaluate import EvalReport
+__all__ = ["plot_pr_curve", "plot_per_class_ap", "PlottedReport"]
 
-__all__ = ["plot_pr_curve", "plot_per_class_ap"]
+
+class PlottedReport(Protocol):
+    """What the plots read of an :class:`~detectkit.training.evaluate.EvalReport` (which calls them).
+
+    A protocol, so that this module does not import ``evaluate`` back (no import cycle).
+    """
+
+    map: float
+    map50: float
+    per_class: Sequence[Any]
+    pr_recall: Any
+    pr_precision: Any
 
 
 def _figure(width: float, height: float):
@@ -37,7 +47,7 @@ def _save(figure: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
+def plot_pr_curve(report: PlottedReport, path: str | os.PathLike) -> Path:
     """Precision against recall at IoU 0.5 (COCO's interpolated curve): one thin line per class, the mean in bold.
 
     Example:
@@ -64,7 +74,7 @@ def plot_pr_curve(report: "EvalReport", path: str | os.PathLike) -> Path:
     return _save(figure, path)
 
 
-def plot_per_class_ap(report: "EvalReport", path: str | os.PathLike) -> Path:
+def plot_per_class_ap(report: PlottedReport, path: str | os.PathLike) -> Path:
     """Horizontal bars of AP@0.5 and AP@0.5:0.95 per class (classes with instances), best first.
 
     Example:

@@ -41,7 +41,8 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import DatasetError
-from .datasets import DataSpec, DetectionDataset, load_dataset
+from .data_model import DataSpec, DetectionDataset
+from .loading import load_dataset
 
 __all__ = ["evaluate", "evaluate_predictions", "predict_dataset", "EvalReport", "ClassMetrics", "match_classes"]
 

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .datasets import DataSpec, load_splits
+from .data_model import DataSpec
+from .loading import load_splits
 from .run import TrainRun, new_run_dir
 
 __all__ = ["finetune", "family_of", "TrainRun"]
@@ -47,21 +48,16 @@ log = logging.getLogger("detectkit.training")
 
 
 def family_of(model: str | os.PathLike) -> str:
-    """``"torchvision"`` for a torchvision builder name or a detectkit checkpoint, else ``"ultralytics"``.
+    """The family of the backend that loads ``model`` (:func:`detectkit.detection.registry.family_of`):
+    ``"torchvision"`` for a torchvision builder name or a detectkit checkpoint, ``"ultralytics"`` for YOLO.
 
     Example:
         >>> family_of("fasterrcnn_resnet50_fpn"), family_of("yolov8n.yaml")
         ('torchvision', 'ultralytics')
     """
-    from ..checkpoint import is_checkpoint
-    from ..detection.torchvision_backend import detection_builders
+    from ..detection.registry import family_of as backend_family
 
-    text = os.fspath(model)
-    if text in detection_builders():
-        return "torchvision"
-    if Path(text).is_file() and is_checkpoint(text):
-        return "torchvision"
-    return "ultralytics"
+    return backend_family(model)
 
 
 def _run_dir(out: str | os.PathLike, resume: Any) -> Path:

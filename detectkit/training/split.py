@@ -5,7 +5,7 @@ seed give the same split on every machine and Python version.
 
 Example:
     >>> from pathlib import Path
-    >>> from detectkit.training.datasets import DetectionDataset, Sample
+    >>> from detectkit.training.data_model import DetectionDataset, Sample
     >>> ds = DetectionDataset(["a"], [Sample(Path(f"{i}.jpg"), [], [], 8, 8) for i in range(10)])
     >>> train, val = split_dataset(ds, val_fraction=0.3, seed=0)
     >>> len(train), len(val), sorted(s.image_path.name for s in val) == sorted(s.image_path.name for s in split_dataset(ds, 0.3, 0)[1])
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DatasetError
-from .datasets import DetectionDataset
+from .data_model import DetectionDataset
 
 __all__ = ["split_dataset"]
 
@@ -32,7 +32,7 @@ def split_dataset(
 
     Example:
         >>> from pathlib import Path
-        >>> from detectkit.training.datasets import Sample
+        >>> from detectkit.training.data_model import Sample
         >>> ds = DetectionDataset(["a"], [Sample(Path(f"{i}.jpg"), [], [], 8, 8) for i in range(5)])
         >>> [len(part) for part in split_dataset(ds, 0.4, seed=3)], split_dataset(ds, 0.4, seed=3)[1].split
         ([3, 2], 'val')

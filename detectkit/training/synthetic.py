@@ -24,7 +24,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from ..errors import DatasetError
-from .datasets import DetectionDataset, Sample
+from .data_model import DetectionDataset, Sample
 
 __all__ = ["make_shapes_dataset", "draw_shapes_image", "SHAPES"]
 

@@ -34,7 +34,7 @@ import numpy as np
 from ..checkpoint import Checkpoint, is_checkpoint, load_checkpoint, save_checkpoint
 from ..errors import ModelError, WeightsFormatError, WeightsNotFoundError
 from .augment import Augment, TorchDetectionData, collate
-from .datasets import DetectionDataset
+from .data_model import DetectionDataset
 from .loop import train_one_epoch
 from .run import TrainRun, fitness, plot_history, write_history
 from .schedule import OPTIMIZERS, SCHEDULES, WarmupSchedule, build_optimizer, build_scheduler
@@ -156,7 +156,7 @@ class _Validator:
     def __call__(self, model: Any, val: DetectionDataset) -> Any:
         from .evaluate import evaluate_predictions, predict_dataset
 
-        self.backend.model.load_state_dict(inference_state_dict(model))
+        self.detector.torch_module().load_state_dict(inference_state_dict(model))
         options = self.detector.options.updated(conf=0.001, iou=0.6, max_det=300)
         predictions = predict_dataset(self.detector, val, options)
         return evaluate_predictions(val, predictions, names=self.detector.names)

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 
 from .._ultralytics_env import import_ultralytics, keep_torch_threads
 from ..errors import ModelError, WeightsNotFoundError
-from .datasets import DetectionDataset
+from .data_model import DetectionDataset
 from .run import TrainRun, fitness, plot_history, write_history
 
 __all__ = ["train_ultralytics", "offline_ultralytics", "local_font"]
@@ -248,7 +248,7 @@ def train_ultralytics(
     ultralytics = import_ultralytics()
     from ..detection.ultralytics_backend import looks_like_yolo_config
     from ..weights import resolve_weights
-    from .datasets import to_ultralytics_yaml
+    from .convert import to_ultralytics_yaml
 
     if schedule not in ("cosine", "linear"):
         raise ModelError(f"schedule={schedule!r}: YOLO training has 'cosine' or 'linear' (ultralytics' two schedules)")

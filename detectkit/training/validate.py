@@ -54,14 +54,24 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import DatasetError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .datasets import DetectionDataset
+
+class LabelledImages(Protocol):
+    """What the checks read of a dataset: a :class:`~detectkit.training.data_model.DetectionDataset` has it.
+
+    (A protocol, so that this module stays below the data model and imports nothing of it.)
+    """
+
+    names: Sequence[str]
+    samples: Sequence[Any]
+
+    def __len__(self) -> int: ...
+
 
 __all__ = [
     "POLICY",
@@ -506,11 +516,11 @@ def check_duplicates(samples: Iterable, report: ValidationReport, split: str | N
     return keep
 
 
-def check_overlap(train: "DetectionDataset", val: "DetectionDataset", report: ValidationReport) -> None:
+def check_overlap(train: LabelledImages, val: LabelledImages, report: ValidationReport) -> None:
     """Record ``train_val_overlap`` for images that are in both splits.
 
     Example:
-        >>> from detectkit.training.datasets import DetectionDataset, Sample
+        >>> from detectkit.training.data_model import DetectionDataset, Sample
         >>> train = DetectionDataset(["a"], [Sample(Path(p), [], [], 8, 8) for p in ("1.jpg", "2.jpg")])
         >>> report = ValidationReport()
         >>> check_overlap(train, train[1:], report); [str(p) for p in report.problems]
@@ -526,7 +536,7 @@ def check_overlap(train: "DetectionDataset", val: "DetectionDataset", report: Va
         )
 
 
-def validate(dataset: "DetectionDataset", *, check_images: bool = True) -> ValidationReport:
+def validate(dataset: LabelledImages, *, check_images: bool = True) -> ValidationReport:
     """Check a dataset built in memory (or re-check a loaded one) and return the report; never raises.
 
     Checks every sample's arrays (shape, NaN, range against its width/height, class ids against
@@ -534,7 +544,7 @@ def validate(dataset: "DetectionDataset", *, check_images: bool = True) -> Valid
     ``check_images``, that each image exists, is readable and has the recorded size.
 
     Example:
-        >>> from detectkit.training.datasets import DetectionDataset, Sample
+        >>> from detectkit.training.data_model import DetectionDataset, Sample
         >>> s = Sample(Path("missing.jpg"), np.array([[0, 0, 5, 5]], np.float32), np.array([3]), 10, 10)
         >>> report = validate(DetectionDataset(["a"], [s], None), check_images=False)
         >>> [p.code for p in report.errors]

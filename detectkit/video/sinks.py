@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FrameResult
+    from .frame_result import FrameResult
     from .sources import SourceInfo
 
 __all__ = [

@@ -7,7 +7,8 @@ import pytest
 
 from detectkit.classical import GallerySVM, HogFaceEmbedder
 from detectkit.errors import GalleryError, ModelError
-from detectkit.faces import FaceEmbedder, Gallery, ModelKey
+from detectkit.faces import Gallery, ModelKey
+from detectkit.faces.embedders import EMBEDDERS, CropSpec, Embedder, make_embedder
 
 from shared_data import need_shared
 
@@ -35,7 +36,8 @@ def orl(embedder: HogFaceEmbedder):
 
 
 def test_contract(embedder: HogFaceEmbedder, astronaut: np.ndarray) -> None:
-    assert isinstance(embedder, FaceEmbedder)  # what FaceRecognizer and the video pipeline accept
+    assert isinstance(embedder, Embedder)  # what FaceRecognizer and the video pipeline accept (was: FaceEmbedder)
+    assert embedder.crop == CropSpec(160, margin=14) and embedder.device == "cpu"
     box = np.array([[177, 66, 272, 161]], np.float32)
     crops = embedder.crops(astronaut, box)
     assert crops.shape == (1, 3, 160, 160) and crops.dtype == np.float32
@@ -45,6 +47,15 @@ def test_contract(embedder: HogFaceEmbedder, astronaut: np.ndarray) -> None:
     assert abs(float(vectors[0].mean())) < 1e-6, "centred: cosine = Pearson correlation of HOG descriptors"
     np.testing.assert_array_equal(vectors[0], embedder.embed(astronaut, box)[0])
     assert vectors[0] @ vectors[1] < 0.9
+
+
+def test_registered_as_hog_face(embedder: HogFaceEmbedder, astronaut: np.ndarray) -> None:
+    assert "hog-face" in EMBEDDERS.names()
+    made = make_embedder("hog-face", device="auto")
+    assert type(made) is HogFaceEmbedder and made.key == embedder.key
+    assert make_embedder("hog-face", cell=16).key == HogFaceEmbedder(cell=16).key
+    box = np.array([[177, 66, 272, 161]], np.float32)
+    np.testing.assert_array_equal(made.embed(astronaut, box), embedder.embed(astronaut, box))
 
 
 def test_key_is_its_own(embedder: HogFaceEmbedder) -> None:

@@ -144,7 +144,7 @@ def test_state_dict_is_found_through_detectkit_weights(tmp_path, monkeypatch, no
     monkeypatch.setenv("DETECTKIT_WEIGHTS", str(tmp_path))
     loaded = Detector(builder, device="cpu", conf=0.0, max_det=20)
     assert loaded.backend.source == str(tmp_path / f"{builder}.pth")
-    for name, tensor in loaded.backend.model.state_dict().items():
+    for name, tensor in loaded.torch_module().state_dict().items():
         assert torch.equal(tensor, state[name]), name
     reference = Detector(builder, weights=tmp_path / f"{builder}.pth", device="cpu", conf=0.0, max_det=20)
     np.testing.assert_allclose(loaded(noise).xyxy, reference(noise).xyxy)

@@ -7,6 +7,8 @@ from doc_examples import check_docstring_examples
 
 MODULES = [
     "detectkit.training.datasets",
+    "detectkit.training.data_model",
+    "detectkit.training.loading",
     "detectkit.training.validate",
     "detectkit.training.split",
     "detectkit.training.convert",
@@ -18,6 +20,7 @@ MODULES = [
     "detectkit.training.formats.coco",
     "detectkit.training.formats.voc",
     "detectkit.training.formats.pennfudan",
+    "detectkit.training.formats.registry",
     "detectkit.cli.data",
     "detectkit.cli.val",
 ]

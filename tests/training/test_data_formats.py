@@ -337,3 +337,38 @@ def test_the_pennfudan_converter_example_in_the_docs_runs(tmp_path):
     train, val = load_splits(scope["data_yaml"])
     assert (len(train), len(val), train.names) == (136, 34, ["person"])
     assert train.num_boxes + val.num_boxes == 423
+
+
+def test_a_format_registered_from_outside_is_read_checked_and_converted(sources, tmp_path):
+    """One module + one register_format call: load_dataset, list_splits, check_dataset and convert take it."""
+    from detectkit.training.datasets import check_dataset
+    from detectkit.training.formats.registry import FORMATS, register_format
+
+    yolo = load_dataset(sources["yolo"], "train")
+    listing = tmp_path / "train.boxes"  # one line per box: image path, class name, x1 y1 x2 y2
+    listing.write_text("".join(
+        f"{s.image_path}\t{yolo.names[c]}\t{' '.join(f'{v:.3f}' for v in box)}\n"
+        for s in yolo for box, c in zip(s.xyxy.tolist(), s.class_id.tolist())
+    ))
+
+    def read(path: Path, split=None, names=None) -> DetectionDataset:
+        rows: dict[str, list] = {}
+        for line in path.read_text().splitlines():
+            image, name, coords = line.split("\t")
+            rows.setdefault(image, []).append(([float(v) for v in coords.split()], yolo.names.index(name)))
+        samples = [Sample(Path(image), [b for b, _ in r], [c for _, c in r], 72, 72) for image, r in rows.items()]
+        return DetectionDataset(list(yolo.names), samples, root=path.parent, split=split or "train", format="boxes")
+
+    register_format("boxes", sniff=lambda path: path.suffix == ".boxes", read=read, splits=lambda path: ["train"], priority=5)
+    try:
+        assert detect_format(listing) == ("boxes", listing) and list_splits(listing) == ["train"]
+        mine = load_dataset(listing)
+        assert mine.format == "boxes" and mine.num_boxes == yolo.num_boxes > 0
+        assert check_dataset(listing).ok
+        assert_same_boxes(load_dataset(convert(listing, "coco", tmp_path / "coco"), "train"), yolo)
+        with pytest.raises(DatasetError, match="detectkit writes 'yolo', 'coco' and 'voc'"):
+            convert(listing, "boxes", tmp_path / "out")  # registered without a writer
+    finally:
+        FORMATS.unregister("boxes")
+    with pytest.raises(DatasetError, match="not a dataset file"):
+        load_dataset(listing)

@@ -227,7 +227,7 @@ def test_agrees_with_ultralytics_val_on_coco128(coco_onnx, tmp_path):
     and 0.002 / 0.0004. 32 images keep the bounds below with margin, at a quarter of the time.
     """
     root = need_shared("data/detection/coco128")
-    from detectkit._ultralytics_env import import_ultralytics
+    from detectkit._ultralytics_env import import_ultralytics, keep_torch_threads
 
     ultralytics = import_ultralytics()
     from ultralytics.utils import nms
@@ -242,10 +242,11 @@ def test_agrees_with_ultralytics_val_on_coco128(coco_onnx, tmp_path):
         if not multi_label:
             nms.non_max_suppression = lambda *a, **k: original(*a, **{**k, "multi_label": False})
         try:
-            return ultralytics.YOLO(str(coco_onnx), task="detect").val(
-                data=str(data), imgsz=640, batch=1, conf=0.001, iou=0.6, device="cpu", plots=False,
-                project=str(tmp_path), name="val", verbose=False,
-            ).box
+            with keep_torch_threads():  # val's select_device would leave torch on cpu_count - 1 threads
+                return ultralytics.YOLO(str(coco_onnx), task="detect").val(
+                    data=str(data), imgsz=640, batch=1, conf=0.001, iou=0.6, device="cpu", plots=False,
+                    project=str(tmp_path), name="val", verbose=False,
+                ).box
         finally:
             nms.non_max_suppression = original
 

@@ -15,9 +15,10 @@ import torch
 from detectkit import Detector
 from detectkit.checkpoint import save_checkpoint
 from detectkit.cli import main
+from detectkit.detection import family_of, find_backend
 from detectkit.detection.onnx_backend import OnnxTorchvisionBackend, is_detectkit_onnx, read_metadata
 from detectkit.errors import ModelError, WeightsFormatError
-from detectkit.training.export import export
+from detectkit.deploy.onnx import export
 from detectkit.training.torchvision_model import untrained_model
 
 BUILDER = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -111,3 +112,9 @@ def test_cli_export_and_clear_errors(checkpoint, tmp_path, capsys):
         OnnxTorchvisionBackend(broken, torch.device("cpu"))
     assert main(["export", "--model", str(tmp_path / "missing.pt")]) == 1
 
+
+def test_the_backend_registry_claims_the_export_and_names_its_family(exported, checkpoint):
+    assert find_backend(exported).name == "detectkit-onnx" and family_of(exported) == "torchvision"
+    assert find_backend(checkpoint).name == "detectkit-checkpoint"
+    with pytest.raises(WeightsFormatError, match="already an ONNX file"):
+        export(exported)

@@ -13,7 +13,7 @@ import pytest
 
 from detectkit import Detector
 from detectkit.training.datasets import load_dataset
-from detectkit.training.export import export
+from detectkit.deploy.onnx import export
 from detectkit.training.finetune import finetune
 from detectkit.training.synthetic import make_shapes_dataset
 
@@ -50,11 +50,17 @@ def network_calls():
     del real_getaddrinfo
 
 
+# From scratch in 20 short epochs: AdamW at lr 0.002 (what ultralytics' optimizer="auto" picks for a
+# run this short and one class), batch 4 (16 steps an epoch). SGD at batch 8 ended at mAP@0.5 0.13-0.38
+# depending on the torch thread count (1 or 2); this one, on one thread: val 0.91 at epoch 11, best.pt 0.93.
+FROM_SCRATCH = dict(FAST, optimizer="adamw", lr=0.002, nbs=4)
+
+
 @pytest.fixture(scope="module")
 def trained(circles, network_calls, tmp_path_factory):
     return finetune(
-        "yolov8n.yaml", circles, epochs=20, imgsz=128, batch=8, device="cpu", seed=0, patience=None,
-        out=tmp_path_factory.mktemp("runs") / "yolo", progress=False, plots=True, **FAST,
+        "yolov8n.yaml", circles, epochs=20, imgsz=128, batch=4, device="cpu", seed=0, patience=None,
+        out=tmp_path_factory.mktemp("runs") / "yolo", progress=False, plots=True, **FROM_SCRATCH,
     )
 
 

@@ -9,6 +9,7 @@ MODULES = [
     "detectkit.video",
     "detectkit.video.annotate",
     "detectkit.video.face_tracks",
+    "detectkit.video.frame_result",
     "detectkit.video.pipeline",
     "detectkit.video.sinks",
     "detectkit.video.sources",

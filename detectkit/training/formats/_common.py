@@ -6,14 +6,15 @@ import filecmp
 import os
 import shutil
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
 from ...errors import DatasetError
 from ...images import IMAGE_SUFFIXES
-from ..datasets import DetectionDataset, Sample
+from ..data_model import DetectionDataset, Sample
 from ..validate import ValidationReport, check_boxes, check_duplicates, probe_images, record_probe
 
 ImagesMode = Literal["symlink", "copy", "hardlink"]
@@ -340,3 +341,62 @@ def dataset_names_file(root: Path) -> list[str] | None:
             if names:
                 return names
     return None
+
+
+def concat_splits(parts: Sequence[DetectionDataset], split: str | None) -> DetectionDataset:
+    """Several splits of one dataset as one (an image in two splits counts once); reports merged.
+
+    Raises:
+        DatasetError: the splits disagree on class names.
+
+    Example:
+        >>> a = DetectionDataset(["cat"], [Sample(Path("1.jpg"), [], [], 8, 8)], split="train")
+        >>> b = DetectionDataset(["cat"], [Sample(Path("1.jpg"), [], [], 8, 8), Sample(Path("2.jpg"), [], [], 8, 8)])
+        >>> both = concat_splits([a, b], split=None); len(both), both.split
+        (2, None)
+    """
+    first = parts[0]
+    report = ValidationReport()
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    for part in parts:
+        if part.names != first.names:
+            raise DatasetError(f"splits of {first.root} disagree on class names: {first.names} vs {part.names}")
+        report.extend(part.report)
+        for sample in part.samples:  # the same image in two splits (coco128: val = train) counts once
+            key = os.path.normcase(os.path.abspath(sample.image_path))
+            if key not in seen:
+                seen.add(key)
+                samples.append(sample)
+    return _replace(first, samples=samples, split=split, report=report)
+
+
+SplitReader = Callable[..., DetectionDataset]
+"""``read(path, split, names=None) -> DetectionDataset``: one split of a format."""
+
+
+def read_by_split(splits: Callable[[Path], list[str]], read_one: SplitReader) -> Callable[..., DetectionDataset]:
+    """A format's whole reader from its per-split one: ``split=None`` reads every split (concatenated).
+
+    The returned ``read(path, split=None, names=None)`` raises :class:`DatasetError` for a split the
+    path does not have, naming the ones it has.
+
+    Example:
+        >>> one = lambda path, split, names=None: DetectionDataset(["a"], [Sample(Path(f"{split}.jpg"), [], [], 8, 8)], split=split)
+        >>> read = read_by_split(lambda path: ["train", "val"], one)
+        >>> len(read(Path("x"), None)), read(Path("x"), "val").split
+        (2, 'val')
+    """
+
+    def read(path: Path, split: str | None = None, names: Sequence[str] | None = None) -> DetectionDataset:
+        available = splits(path)
+        if split is None:
+            return concat_splits([read_one(path, s, names=names) for s in available], split=None)
+        if split not in available:
+            raise DatasetError(
+                f"{path}: has no '{split}' split; its splits are: {', '.join(available)}. "
+                "Use load_splits() to split it, or split='all' for everything"
+            )
+        return read_one(path, split, names=names)
+
+    return read

@@ -23,11 +23,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ...errors import DatasetError
-from ..datasets import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
-from ._common import ImagesMode, RawImage, assemble, check_targets, place_image, unique_names, write_text
+from ._common import (
+    ImagesMode,
+    RawImage,
+    assemble,
+    check_targets,
+    open_output,
+    place_image,
+    read_by_split,
+    unique_names,
+    write_text,
+)
 
-__all__ = ["read", "splits", "write_coco", "coco_dict", "find_jsons", "split_of"]
+__all__ = [
+    "read", "read_dataset", "splits", "sniff", "write_coco", "write_split", "coco_dict", "find_jsons", "split_of",
+]
 
 
 def _looks_like_coco(path: Path) -> bool:
@@ -223,7 +235,7 @@ def coco_dict(
         decimals: round coordinates to this many decimals (None: keep them exact, for scoring).
 
     Example:
-        >>> from detectkit.training.datasets import Sample
+        >>> from detectkit.training.data_model import Sample
         >>> ds = DetectionDataset(["cat"], [Sample(Path("a.jpg"), [[10, 20, 40, 60]], [0], 64, 64)])
         >>> data = coco_dict(ds, ["a.jpg"])
         >>> data["annotations"][0]["bbox"], data["annotations"][0]["category_id"], data["categories"][0]["id"]
@@ -296,3 +308,50 @@ def write_coco(
         place_image(source, target, images, replace=overwrite)
     write_text(json_path, text)  # atomic: never leaves a half-written json behind
     return json_path
+
+
+# --------------------------------------------------------------------------- registry entry (formats/registry.py)
+def sniff(path: Path) -> bool:
+    """A ``.json`` file, or a folder with COCO json files (in it or in ``annotations/``).
+
+    Example:
+        >>> sniff(Path("instances_val2017.json")), sniff(Path("no/such/folder"))
+        (True, False)
+    """
+    if path.is_dir():
+        return bool(find_jsons(path))
+    return path.suffix.lower() == ".json"
+
+
+_read_folder = read_by_split(splits, read)
+
+
+def read_dataset(path: Path, split: str | None = None, names: Sequence[str] | None = None) -> DetectionDataset:
+    """One split (``None``: every split) of a COCO folder; a single json given is the split asked for.
+
+    Example:
+        >>> # read_dataset(Path("coco128/annotations"), "train").format -> 'coco'
+    """
+    if path.is_file():
+        return read(path, splits(path)[0], names=names, as_split=split)
+    return _read_folder(path, split, names=names)
+
+
+def write_split(
+    dataset: DetectionDataset, out_dir: str | os.PathLike, *, split: str | None = None,
+    images: ImagesMode = "symlink", overwrite: bool = False,
+) -> Path:
+    """Write one split in the COCO layout: ``out/images/<split>``, ``out/annotations/instances_<split>.json``.
+
+    Returns ``out_dir`` (what :func:`read_dataset` reads). ``overwrite`` only in a folder detectkit made.
+
+    Example:
+        >>> # write_split(val, "coco_out/", split="val") -> Path("coco_out")
+    """
+    split = split or dataset.split or "train"
+    out, owned = open_output(out_dir)
+    write_coco(
+        dataset, out / "annotations" / f"instances_{split}.json", image_dir=out / "images" / split,
+        images=images, overwrite=overwrite and owned,
+    )
+    return out

@@ -18,11 +18,11 @@ from typing import Literal, Sequence
 import numpy as np
 
 from ...errors import DatasetError
-from ..datasets import DetectionDataset
+from ..data_model import DetectionDataset
 from ..validate import ValidationReport
-from ._common import RawImage, assemble
+from ._common import RawImage, assemble, read_by_split
 
-__all__ = ["read", "splits", "is_pennfudan", "find_root"]
+__all__ = ["read", "read_dataset", "splits", "sniff", "is_pennfudan", "find_root"]
 
 _BOX = re.compile(
     r'Bounding box for object (\d+) "([^"]*)" \(Xmin, Ymin\) - \(Xmax, Ymax\) : '
@@ -129,3 +129,18 @@ def _from_mask(image: Path, mask_path: Path, report: ValidationReport) -> RawIma
         ys, xs = np.nonzero(mask == object_id)
         raw.add([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], 0, None, where=f"mask id {int(object_id)}")
     return raw
+
+
+# --------------------------------------------------------------------------- registry entry (formats/registry.py)
+def sniff(path: Path) -> bool:
+    """A folder in the Penn-Fudan layout (or holding ``PennFudanPed/``); see :func:`find_root`.
+
+    Example:
+        >>> sniff(Path("no/such/folder"))
+        False
+    """
+    return path.is_dir() and is_pennfudan(path)
+
+
+read_dataset = read_by_split(splits, read)
+"""``read_dataset(folder, split=None, names=None)``: everything is split ``train``."""

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from xml.sax.saxutils import escape
 
 from ...errors import DatasetError
-from ..datasets import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
 from ._common import (
     ImagesMode,
@@ -33,11 +33,12 @@ from ._common import (
     format_number,
     open_output,
     place_image,
+    read_by_split,
     unique_names,
     write_text,
 )
 
-__all__ = ["read", "splits", "write_voc", "is_voc"]
+__all__ = ["read", "read_dataset", "splits", "sniff", "locate", "write_voc", "is_voc"]
 
 
 @dataclass
@@ -336,3 +337,30 @@ def _xml(sample: Any, filename: str, names: list[str]) -> str:
         + "".join(objects)
         + "</annotation>\n"
     )
+
+
+# --------------------------------------------------------------------------- registry entry (formats/registry.py)
+def sniff(path: Path) -> bool:
+    """An ``.xml`` annotation file, or a VOC folder (:func:`is_voc`).
+
+    Example:
+        >>> sniff(Path("2007_000027.xml")), sniff(Path("no/such/folder"))
+        (True, False)
+    """
+    if path.is_dir():
+        return is_voc(path)
+    return path.suffix.lower() == ".xml"
+
+
+def locate(path: Path) -> Path:
+    """What :func:`read` takes: the folder (an ``.xml`` file given: its folder).
+
+    Example:
+        >>> locate(Path("labelled/a.xml"))
+        PosixPath('labelled')
+    """
+    return path if path.is_dir() else path.parent
+
+
+read_dataset = read_by_split(splits, read)
+"""``read_dataset(root, split=None, names=None)``: one split, or every split (``None``) together."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...errors import DatasetError
 from ...images import IMAGE_SUFFIXES
-from ..datasets import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset
 from ..validate import ValidationReport
 from ._common import (
     MARKER,
@@ -40,11 +40,15 @@ from ._common import (
     open_output,
     place_image,
     prepare_dir,
+    read_by_split,
     unique_names,
     write_text,
 )
 
-__all__ = ["read", "splits", "write_yolo", "is_yolo_folder", "label_path_for", "read_yaml", "MARKER"]
+__all__ = [
+    "read", "read_dataset", "splits", "sniff", "guess", "locate", "find_yaml", "write_yolo", "is_yolo_folder",
+    "label_path_for", "read_yaml", "MARKER",
+]
 
 SPLIT_KEYS = ("train", "val", "test")
 
@@ -427,7 +431,7 @@ def format_labels(sample: Any) -> str:
     """A sample's boxes as YOLO label lines (``cls cx cy w h``, 6 decimals of the image side).
 
     Example:
-        >>> from detectkit.training.datasets import Sample
+        >>> from detectkit.training.data_model import Sample
         >>> format_labels(Sample(Path("a.jpg"), [[10, 20, 40, 60]], [2], 100, 80))
         '2 0.250000 0.500000 0.300000 0.500000\\n'
     """
@@ -437,3 +441,67 @@ def format_labels(sample: Any) -> str:
         cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
         lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+# --------------------------------------------------------------------------- registry entry (formats/registry.py)
+def find_yaml(folder: Path) -> Path | None:
+    """The data YAML in a folder: ``data.yaml`` (or ``dataset.yaml``...), else the only YAML naming classes.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "shapes.yaml").write_text("names: [a]")
+        >>> find_yaml(folder).name
+        'shapes.yaml'
+    """
+    for name in ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml"):
+        if (folder / name).is_file():
+            return folder / name
+    candidates = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    data_yamls = []
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+        except OSError:
+            continue
+        if "names" in text or "nc:" in text:
+            data_yamls.append(path)
+    return data_yamls[0] if len(data_yamls) == 1 else None
+
+
+def sniff(path: Path) -> bool:
+    """A YOLO data YAML (``.yaml``/``.yml``), or a folder holding one.
+
+    Example:
+        >>> sniff(Path("coco128.yaml")), sniff(Path("labels.json"))
+        (True, False)
+    """
+    if path.is_dir():
+        return find_yaml(path) is not None
+    return path.suffix.lower() in (".yaml", ".yml")
+
+
+def guess(path: Path) -> bool:
+    """A folder without a YAML laid out as YOLO data (asked only when no format's :func:`sniff` matched).
+
+    Example:
+        >>> guess(Path("no/such/folder"))
+        False
+    """
+    return path.is_dir() and is_yolo_folder(path)
+
+
+def locate(path: Path) -> Path:
+    """What :func:`read` takes: the data YAML of a folder holding one, else the path itself.
+
+    Example:
+        >>> locate(Path("coco128.yaml"))
+        PosixPath('coco128.yaml')
+    """
+    if path.is_dir():
+        return find_yaml(path) or path
+    return path
+
+
+read_dataset = read_by_split(splits, read)
+"""``read_dataset(path, split=None, names=None)``: one split, or every split (``None``) together."""

@@ -9,7 +9,7 @@
   included, with the image height and width left dynamic (any input size; the graph resizes
   to the checkpoint's ``imgsz`` itself, as the PyTorch model does). Classes, builder, image size
   and the thresholds baked into the graph go into the ONNX ``metadata_props`` (see
-  :mod:`detectkit.detection.onnx_backend`), which is how ``Detector`` recognises the file.
+  :mod:`detectkit.detection.model_metadata`), which is how ``Detector`` recognises the file.
   ``int8=True`` adds onnxruntime's dynamic int8 quantisation of the fully connected layers
   (``MatMul``/``Gemm``: Faster R-CNN's box head; no calibration data needed), written beside
   the float file as ``*_int8.onnx``. One difference from the PyTorch model: the graph keeps every
@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ..detection.model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata, write_onnx_metadata
+from ..detection.registry import family_of
 from ..errors import ModelError, WeightsFormatError
 
 __all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS"]
@@ -46,20 +47,14 @@ def quantize_int8(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     Example:
         >>> # quantize_int8("best.onnx", "best_int8.onnx")
     """
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source, target = Path(source), Path(target)
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-    proto = onnx.load(str(target))
-    meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
-    if "quantization" in meta:
-        meta["quantization"] = "int8-dynamic"
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(target))
+    meta = read_onnx_metadata(source)
+    if METADATA_KEY in meta:
+        meta = ExportMetadata.from_dict(meta, source).with_quantization("int8-dynamic").to_dict()
+    write_onnx_metadata(target, meta, replace_all=True)
     return target
 
 
@@ -89,19 +84,18 @@ def export_torchvision_onnx(
     """
     import torch
 
-    from ..detection.torchvision_backend import TorchvisionBackend
+    from ..detection.torchvision_backend import TorchvisionBackend, set_box_thresholds
 
     if opset < 11:
         raise ModelError(f"opset {opset}: torchvision detection models need ONNX opset 11 or newer")
     backend = TorchvisionBackend(model, torch.device("cpu"), weights=weights)
-    net = backend.model.eval()
+    net = backend.torch_module().eval()
     size = imgsz or backend.default_imgsz
     transform = net.transform
     if size is not None and getattr(transform, "fixed_size", None) is None:
         transform.min_size, transform.max_size = (int(size),), int(size)
     size = int(size or max(getattr(transform, "fixed_size", None) or (transform.max_size,)))
-    holder = getattr(net, "roi_heads", net)
-    holder.score_thresh, holder.nms_thresh, holder.detections_per_img = EXPORT_SCORE_THRESH, nms_iou, max_det
+    set_box_thresholds(net, score=EXPORT_SCORE_THRESH, nms_iou=nms_iou, per_image=max_det)
     rpn_thresh = float(getattr(getattr(net, "rpn", None), "score_thresh", 0.0) or 0.0)
     if rpn_thresh:
         # a proposal score threshold (the mobilenet-320 builders' 0.05) makes the traced graph fail on images
@@ -122,15 +116,15 @@ def export_torchvision_onnx(
                 input_names=["image"], output_names=["boxes", "labels", "scores"],
                 dynamic_axes={"image": {1: "height", 2: "width"}, "boxes": {0: "n"}, "labels": {0: "n"}, "scores": {0: "n"}},
             )
-        _write_metadata(tmp, {
-            "detectkit_export": "1", "family": "torchvision", "builder": backend.builder,
-            "names": json.dumps({str(k): v for k, v in backend.names.items()}),
-            "label_offset": str(backend.label_offset), "imgsz": str(size), "min_size": str(transform.min_size[-1]),
-            "max_size": str(transform.max_size), "fixed_size": ",".join(map(str, getattr(transform, "fixed_size", None) or ())),
-            "score_thresh": str(EXPORT_SCORE_THRESH),
-            "nms_iou": str(nms_iou), "max_det": str(max_det), "quantization": "none", "source": str(backend.source),
-            "rpn_score_thresh": f"0 (PyTorch model: {rpn_thresh})",
-        })
+        fixed = getattr(transform, "fixed_size", None)
+        metadata = ExportMetadata(
+            builder=backend.builder, names=dict(backend.names), label_offset=backend.label_offset, imgsz=size,
+            min_size=transform.min_size[-1], max_size=transform.max_size,
+            fixed_size=(int(fixed[1]), int(fixed[0])) if fixed else None,  # torchvision's fixed_size is (width, height)
+            score_thresh=EXPORT_SCORE_THRESH, nms_iou=nms_iou, max_det=max_det, quantization="none",
+            extra={"source": str(backend.source), "rpn_score_thresh": f"0 (PyTorch model: {rpn_thresh})"},
+        )
+        write_onnx_metadata(tmp, metadata.to_dict())
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -159,21 +153,11 @@ def _OneImage(model: Any) -> Any:
     return _one_image_module()(model)
 
 
-def _write_metadata(path: Path, meta: dict[str, str]) -> None:
-    import onnx
-
-    proto = onnx.load(str(path))
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(path))
-
-
 def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, data: Any, opset: int | None) -> Path:
     from .._ultralytics_env import import_ultralytics, keep_torch_threads
     from ..detection.ultralytics_backend import looks_like_yolo_config
     from ..weights import resolve_weights
-    from .ultralytics_trainer import offline_ultralytics
+    from ..training.ultralytics_trainer import offline_ultralytics
 
     ultralytics = import_ultralytics()
     source = model if looks_like_yolo_config(model) and not Path(model).is_file() else str(resolve_weights(model, family="ultralytics"))
@@ -192,8 +176,8 @@ def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, da
     if int8:
         if data is None:
             raise ModelError("YOLO int8 export calibrates on images: pass data= (a dataset) for the calibration set")
-        from .convert import to_ultralytics_yaml
-        from .datasets import load_splits
+        from ..training.convert import to_ultralytics_yaml
+        from ..training.datasets import load_splits
 
         train, val = load_splits(data)
         work = Path(out or source).parent / f".{Path(source).stem}_calibration"
@@ -244,8 +228,6 @@ def export(
         >>> # export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
         >>> # export("yolo11n.pt", imgsz=320, int8=True, data="shapes/data.yaml")
     """
-    from .finetune import family_of
-
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
     text = os.fspath(model)
