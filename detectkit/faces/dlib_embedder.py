@@ -27,8 +27,10 @@ from ..devices import select_device
 from ..errors import ModelError
 from .dlib_chip import CHIP_PADDING, CHIP_SIZE, MTCNN_TEMPLATE, face_chips
 from .dlib_resnet import DESCRIPTOR_DIM, load_dlib_resnet
+from .embedders import EMBEDDERS, CropSpec, l2_normalise
+from .model_key import ModelKey
 
-__all__ = ["DlibResNetEmbedder", "BOX_TEMPLATE", "MODEL_NAME", "landmarks_from_boxes"]
+__all__ = ["DlibResNetEmbedder", "BOX_TEMPLATE", "MODEL_NAME", "landmarks_from_boxes", "make_dlib_resnet", "auto_embedder"]
 
 MODEL_NAME = "dlib-resnet"
 
@@ -102,6 +104,7 @@ class DlibResNetEmbedder:
         if not self.model_name.strip():
             raise ModelError("model_name must not be empty")
         self.dim = DESCRIPTOR_DIM
+        self.crop = CropSpec(self.size, template=tuple(map(tuple, self.template)), padding=self.padding)
         self.dlib_distance_threshold = raw.distance_threshold
         self.batch_size = int(batch_size or (64 if self.device.type == "cuda" else 32))
         if self.batch_size < 1:
@@ -109,14 +112,12 @@ class DlibResNetEmbedder:
         self._lock = threading.Lock()
 
     @property
-    def key(self) -> Any:
+    def key(self) -> ModelKey:
         """This embedder's model key (name, version = digest of the weights, 128): stored with each vector.
 
         Example:
             >>> # str(DlibResNetEmbedder().key)  -> 'dlib-resnet@<16 hex digits> (128-d)'
         """
-        from .embedder import ModelKey
-
         return ModelKey(self.model_name, self.model_version, self.dim)
 
     def crops(self, image: np.ndarray, faces: Detections | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -185,9 +186,52 @@ class DlibResNetEmbedder:
         Example:
             >>> # embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), 128)
         """
-        out = self.descriptors(crops)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise(self.descriptors(crops))
 
     def __repr__(self) -> str:
         return f"DlibResNetEmbedder({self.key}, device={self.device})"
+
+
+def make_dlib_resnet(*, device: Any = "auto", weights: str | os.PathLike | None = None, **options: Any) -> DlibResNetEmbedder:
+    """The ``"dlib-resnet"`` registry entry: ``DlibResNetEmbedder(weights, device=device, **options)``.
+
+    Example:
+        >>> # make_embedder("dlib-resnet", device="cpu").key.dim  -> 128
+    """
+    return DlibResNetEmbedder(weights, device=device, **options)
+
+
+def auto_embedder(*, device: Any = "auto", log: Any = None, **options: Any) -> Any:
+    """FaceNet (``facenet-vggface2``) when its weights are found offline, else ``dlib-resnet``; says which.
+
+    The ``"auto"`` registry entry, and what ``FaceRecognizer()``, ``detectkit faces``, ``detectkit run
+    --faces`` and the demo use by default. ``log`` (default: print to stderr) gets one line naming the
+    embedder chosen, and why.
+
+    Raises:
+        WeightsNotFoundError: neither FaceNet's weights nor dlib's network file is there (the
+            message says how to install ``detectkit[dlib]``).
+
+    Example:
+        >>> # auto_embedder(device="cpu").key.name  -> 'dlib-resnet' on a machine without FaceNet's weights
+    """
+    import sys
+
+    from ..errors import WeightsNotFoundError
+    from ..weights import resolve_weights
+    from .embedder import DEFAULT_WEIGHTS
+
+    say = log or (lambda text: print(text, file=sys.stderr))
+    try:
+        resolve_weights(DEFAULT_WEIGHTS, family="facenet", download=False)
+    except WeightsNotFoundError:
+        embedder = DlibResNetEmbedder(device=device, **options)
+        say(f"face embedder: dlib-resnet ({embedder.weights_path.name}); FaceNet's {DEFAULT_WEIGHTS} weights are not here")
+        return embedder
+    facenet = EMBEDDERS.get("facenet")(device=device, **options)
+    say(f"face embedder: FaceNet ({DEFAULT_WEIGHTS})")
+    return facenet
+
+
+EMBEDDERS.register(MODEL_NAME, make_dlib_resnet)
+EMBEDDERS.register("auto", auto_embedder)

@@ -36,8 +36,10 @@ import numpy as np
 from ..detections import Detections
 from ..devices import select_device
 from ..errors import ModelError, WeightsFormatError
+from .embedders import EMBEDDERS, CropSpec, l2_normalise
+from .model_key import ModelKey
 
-__all__ = ["OnnxFaceEmbedder", "ARCFACE_TEMPLATE", "arcface_template"]
+__all__ = ["OnnxFaceEmbedder", "ARCFACE_TEMPLATE", "arcface_template", "make_onnx_embedder"]
 
 ARCFACE_TEMPLATE = np.array(
     [
@@ -197,20 +199,24 @@ class OnnxFaceEmbedder:
                 f"for {len(probe)} chips; a face embedder returns one vector per chip, (N, D)"
             )
         self.dim = int(first.shape[1])
+        if self.alignment == "dlib":
+            from .dlib_chip import CHIP_PADDING, MTCNN_TEMPLATE
+
+            self.crop = CropSpec(self.crop_size, template=tuple(map(tuple, MTCNN_TEMPLATE)), padding=CHIP_PADDING)
+        else:
+            self.crop = CropSpec(self.crop_size, template=tuple(map(tuple, arcface_template(self.crop_size) / self.crop_size)))
 
     def _chip_shape(self) -> tuple[int, int, int]:
         s = self.crop_size
         return (3, s, s) if self.layout == "NCHW" else (s, s, 3)
 
     @property
-    def key(self) -> Any:
+    def key(self) -> ModelKey:
         """Model key: name, version (first 16 hex digits of the file's SHA-256), dimension.
 
         Example:
             >>> # str(OnnxFaceEmbedder("arcface.onnx").key)  -> 'arcface@<16 hex> (512-d)'
         """
-        from .embedder import ModelKey
-
         return ModelKey(self.model_name, self.model_version, self.dim)
 
     def chips(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
@@ -282,8 +288,7 @@ class OnnxFaceEmbedder:
                 batch = crops[start : start + self.batch_size]
                 vectors = np.asarray(self.session.run(None, {self.input_name: batch})[0], np.float32)
                 out[start : start + len(batch)] = vectors.reshape(len(batch), self.dim)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise(out)
 
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, D)`` float32, L2-normalised, of the faces of one BGR image.
@@ -297,3 +302,20 @@ class OnnxFaceEmbedder:
 
     def __repr__(self) -> str:
         return f"OnnxFaceEmbedder({self.key}, {self.path.name}, {self.layout} {self.crop_size}px, {self.alignment})"
+
+
+def make_onnx_embedder(*, device: Any = "auto", path: str | os.PathLike | None = None, **options: Any) -> OnnxFaceEmbedder:
+    """The ``"onnx"`` registry entry: ``make_embedder("onnx", path="arcface.onnx", color="bgr", ...)``.
+
+    Example:
+        >>> make_onnx_embedder()
+        Traceback (most recent call last):
+        ...
+        detectkit.errors.ModelError: the onnx face embedder needs path= (a face-embedding .onnx file)
+    """
+    if path is None:
+        raise ModelError("the onnx face embedder needs path= (a face-embedding .onnx file)")
+    return OnnxFaceEmbedder(path, device=device, **options)
+
+
+EMBEDDERS.register("onnx", make_onnx_embedder)
