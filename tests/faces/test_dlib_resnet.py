@@ -189,3 +189,34 @@ def test_resolution_order_and_missing_file(tmp_path: Path, monkeypatch: pytest.M
         resolve_dlib_resnet()
     with pytest.raises(WeightsNotFoundError, match="no such dlib network file"):
         resolve_dlib_resnet(tmp_path / "nowhere" / "x.dat")
+
+
+def test_registry_auto_default_and_other_models_gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skimage.data
+
+    from detectkit.errors import GalleryError
+    from detectkit.faces import FaceRecognizer
+    from detectkit.faces.embedders import EMBEDDERS, make_embedder
+    from detectkit.faces.recognizer import default_threshold
+
+    _models_dir()
+    assert {"dlib-resnet", "onnx", "auto"} <= set(EMBEDDERS.names())
+    monkeypatch.setenv("DETECTKIT_WEIGHTS", str(tmp_path))  # no FaceNet file anywhere here
+    monkeypatch.setenv("DETECTKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    said: list[str] = []
+    auto = make_embedder("auto", device="cpu", log=said.append)
+    assert auto.key.name == "dlib-resnet" and auto.crop.size == 150 and auto.crop.aligned
+    assert said == ["face embedder: dlib-resnet (dlib_face_recognition_resnet_model_v1.dat); "
+                    "FaceNet's facenet-vggface2 weights are not here"]
+    astronaut = np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1])
+    db = tmp_path / "people.db"
+    with FaceRecognizer(db, embedder=auto, device="cpu") as recognizer:
+        assert recognizer.threshold == default_threshold("dlib-resnet") == 0.915
+        assert recognizer.enroll("Eileen Collins", [astronaut]).faces_used == 1
+        shifted = np.ascontiguousarray(np.roll(astronaut, (7, -5), axis=(0, 1)))
+        (face,) = recognizer.identify_arrays([shifted])
+        assert list(face.identity) == ["Eileen Collins"] and float(face.similarity[0]) > 0.95
+    with FaceRecognizer(db, embedder="hog-face", device="cpu") as other:
+        with pytest.raises(GalleryError, match=r"(?s)hog-face.*dlib-resnet|dlib-resnet.*hog-face"):
+            other.identify_arrays([astronaut])
