@@ -24,7 +24,8 @@ descriptors in ``--cache`` so the others are quick:
 * ``gallery``: identification, photos 1-5 enrolled and 6-10 probed; fold-1 people not in the
   gallery probe as strangers (open-set false accepts);
 * ``speed``: embedding time per face on one thread, torch (batch 1 and 32) against dlib-bin;
-* ``enrol``: 400 gallery photos, detectkit's batched detect + align + embed against the
+* ``enrol``: 400 gallery photos, detectkit's ``FaceRecognizer.enroll_many`` (batched detection,
+  quality checks, one face per photo, in-memory gallery) against the
   face_recognition per-photo loop (load, ``face_locations``, ``face_encodings``).
 
 Run:  python benchmarks/faces_dlib.py all --cache /tmp/faces_dlib.npz
@@ -373,18 +374,15 @@ def enrol(embedder) -> dict:
             np.array(recognizer.compute_face_descriptor(rgb, predictor(rgb, b), 1))
             fr_faces += 1
     fr_time = time.perf_counter() - start
-    mtcnn = FaceDetector(device="cpu")
+    from detectkit.faces import FaceRecognizer
+
+    recognizer = FaceRecognizer(None, detector=FaceDetector(device="cpu"), embedder=embedder, device="cpu")
     start = time.perf_counter()
-    dk_faces = 0
-    for s in range(0, len(photos), 32):
-        frames = [cv2.imread(str(p)) for p in photos[s : s + 32]]
-        found = mtcnn.detect(frames)
-        crops = [embedder.crops(f, d) for f, d in zip(frames, found) if len(d)]
-        if crops:
-            dk_faces += len(embedder.embed_crops(np.concatenate(crops)))
+    reports = recognizer.enroll_many({name: [str(p) for p in ps] for name, ps in gallery.items()})
+    dk_faces = sum(len(r.used) for r in reports.values())
     dk_time = time.perf_counter() - start
     rows = [["face_recognition loop (dlib-bin: HOG, 5 points, face_encodings)", fr_faces, f"{fr_faces / fr_time:.2f}", "1.0x"],
-            ["detectkit batched (MTCNN, 5-point chips, dlib-resnet torch)", dk_faces, f"{dk_faces / dk_time:.2f}",
+            ["detectkit FaceRecognizer.enroll_many (MTCNN, quality checks, dlib-resnet torch)", dk_faces, f"{dk_faces / dk_time:.2f}",
              f"{(dk_faces / dk_time) / (fr_faces / fr_time):.1f}x"]]
     print(table([f"enrolling {len(photos)} LFW photos (all faces), default threads", "faces", "faces / s", "ratio"], rows))
     return {"face_recognition_faces_per_s": fr_faces / fr_time, "detectkit_faces_per_s": dk_faces / dk_time}
