@@ -6,7 +6,7 @@
 * Anywhere else (no webcam, no display, no GPU, no network) it runs on an **embedded
   clip**: scikit-image's sample photos (an astronaut, a coffee cup, a cat, a cameraman)
   panned and zoomed into a few seconds of video, processed end to end by the video
-  pipeline (object detector + tracker, MTCNN faces, FaceNet names where its weights
+  pipeline (object detector + tracker, MTCNN faces, names from FaceNet where its weights
   are present), saved as an annotated video with a still per scene, and summarised.
 
 Whatever model weights are missing are named, with how to get them; what can run,
@@ -47,7 +47,7 @@ __all__ = [
 
 SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "camera")
 DEMO_PERSON = "Eileen Collins"
-"""The astronaut in ``skimage.data.astronaut()``: enrolled from that photo when FaceNet weights are present."""
+"""The astronaut in ``skimage.data.astronaut()``: enrolled from that photo when a face embedder is present (FaceNet, or dlib-resnet)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class DemoReport:
     Attributes:
         written: files written (the annotated video first, then one still per scene).
         found: per scene, the objects seen in most of its frames (``["person", "cup"]``).
-        faces: per scene, the faces seen: names, or ``"unknown"`` / ``"face"`` (no names without FaceNet).
+        faces: per scene, the faces seen: names, or ``"unknown"`` / ``"face"`` (no names without a face embedder).
         skipped: what could not run, with why.
         stats: the pipeline's statistics (``PipelineStats.as_dict()``).
         video: the annotated video.
@@ -142,18 +142,21 @@ class DemoReport:
 
 
 def _face_stage(device: str, log: Callable[[str], None], report: DemoReport, gallery: Any = None) -> tuple[Any, str]:
-    """The face part of the demo: a FaceRecognizer when FaceNet weights are found, else MTCNN alone.
+    """The face part of the demo: a FaceRecognizer with FaceNet when its weights are found, else with
+    dlib-resnet (``pip install 'detectkit[dlib]'``), else MTCNN alone.
 
     Returns ``(recognizer_or_detector, face_identity)``.
     """
-    from .faces import FaceDetector, FaceEmbedder, FaceRecognizer
+    from .faces import FaceDetector, FaceRecognizer
+    from .faces.embedders import make_embedder
 
     detector = FaceDetector(min_face_size=40, device=device)
     try:
-        embedder = FaceEmbedder(device=device)
+        embedder = make_embedder("auto", device=device, log=log)
     except WeightsError as exc:
-        report.skipped.append("face names: the FaceNet weights (facenet-vggface2) are missing; see above for where to put them")
-        log("Faces are detected (MTCNN ships with facenet-pytorch) but not named: the FaceNet weights are missing.")
+        report.skipped.append("face names: neither FaceNet's weights (facenet-vggface2) nor dlib's network "
+                              "(pip install 'detectkit[dlib]') is here; see above for where to put them")
+        log("Faces are detected (MTCNN ships with facenet-pytorch) but not named: no face embedder's weights are here.")
         for line in str(exc).strip().splitlines():  # where it looked, and how to provide them
             log(f"  {line}")
         return detector, "none"
@@ -178,7 +181,7 @@ def run_clip_demo(
         out_dir: where the annotated video and stills go.
         model: detector weights (``"auto"``: :func:`detectkit.factories.auto_model`; ``None``: no objects).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        faces: look for faces (MTCNN), and name them when FaceNet weights are present
+        faces: look for faces (MTCNN), and name them when a face embedder is present (FaceNet, else dlib-resnet)
             (the astronaut is enrolled as ``DEMO_PERSON`` from her photo).
         frames_per_scene, fps: length and rate of the clip.
         runtime: where the models run (``"auto"``: OpenVINO on a CPU; see :mod:`detectkit.runtimes`).
@@ -211,7 +214,7 @@ def run_clip_demo(
     if detector is not None:
         log(f"objects: {weights} on {detector.device}, runtime {detector.runtime}")
     if recognizer is not None:
-        log("faces: MTCNN" + (" + FaceNet, identity per track" if identity == "track" else " (detection only)")
+        log("faces: MTCNN" + (f" + {recognizer.embedder.key.name}, identity per track" if identity == "track" else " (detection only)")
             + f"; {face_runtime}")
 
     out = Path(out_dir)

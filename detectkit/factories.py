@@ -30,7 +30,8 @@ __all__ = ["make_detector", "make_recognizer", "auto_model", "summarize_labels",
 
 LOCAL_CANDIDATES = ("yolo11n.pt", "yolov8n.pt", "yolov8n_int8.onnx")
 """COCO detectors :func:`auto_model` uses when found locally, best first; the last resort is a download of the first."""
-DEFAULT_FACE_WEIGHTS = "facenet-vggface2"
+DEFAULT_FACE_WEIGHTS = "auto"
+"""FaceNet when its weights are found offline, else dlib-resnet (``detectkit.faces.dlib_embedder.auto_embedder``)."""
 
 
 def summarize_labels(labels: Iterable[str]) -> str:

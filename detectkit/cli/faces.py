@@ -15,7 +15,8 @@ Sub-commands::
 Every sub-command takes ``--db FILE`` or ``--db postgresql://user@host/db`` (default:
 ``$DETECTKIT_GALLERY`` or ``faces.db``); ``export``/``import`` take a file or a gallery URL,
 so they move a gallery between SQLite and PostgreSQL either way;
-those that embed faces also take ``--weights`` (default ``facenet-vggface2``),
+those that embed faces also take ``--weights`` (default ``auto``: FaceNet when its weights are here,
+else dlib-resnet),
 ``--device`` and ``--threshold``; ``--json`` prints JSON instead of text.
 """
 
@@ -36,8 +37,9 @@ def _common(parser: argparse.ArgumentParser, *, model: bool) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     if model:
         parser.add_argument(
-            "--weights", default="facenet-vggface2",
-            help="FaceNet weights: facenet-vggface2 (default), facenet-casia-webface, or a state-dict file",
+            "--weights", default="auto",
+            help="face embedder: auto (default: FaceNet if its weights are here, else dlib-resnet), dlib-resnet, "
+                 "facenet-vggface2, facenet-casia-webface, a FaceNet state-dict file, or another registered embedder",
         )
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
         parser.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: the model's documented one)")

@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--face-detect-every", type=int, default=1, metavar="N",
                         help="with --face-identity track: look for faces on every N-th frame, track them in between (default: 1)")
-    parser.add_argument("--face-weights", default="facenet-vggface2", help="FaceNet weights for --faces (default: facenet-vggface2)")
+    parser.add_argument("--face-weights", default="auto",
+                        help="face embedder for --faces: auto (default: FaceNet if its weights are here, else dlib-resnet), "
+                             "dlib-resnet, facenet-vggface2 or a FaceNet weights file")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack)")
     parser.add_argument("--show", action="store_true", help="show a window (q or Esc quits)")
