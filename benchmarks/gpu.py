@@ -62,13 +62,9 @@ def install_wheels(wheels: Path, target: Path) -> list[str]:
 def machine(device: str) -> dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or "cpu"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
-        cpu = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration, subprocess.SubprocessError):
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+    from _common import cpu_model
+
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
             "device": device}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)

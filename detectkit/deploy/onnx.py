@@ -33,25 +33,14 @@ from typing import Any
 from ..detection.model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata, write_onnx_metadata
 from ..detection.registry import family_of
 from ..errors import ModelError, WeightsFormatError
-from ..registry import Registry
+from ..registry import BuiltinRegistry, Registry
 
 __all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS", "EXPORTERS"]
 
 EXPORT_FORMATS = ("onnx", "openvino", "engine")
-EXPORTERS: Registry[Any] = Registry("export format")
+EXPORTERS: Registry[Any] = BuiltinRegistry("export format", builtins=("detectkit.runtimes.registration",))
 """Formats other than ONNX: ``exporter(model, *, imgsz, int8, out, data, weights, log) -> Path``
 (``"engine"`` here; ``"openvino"`` is registered by :mod:`detectkit.runtimes.registration`)."""
-_EXPORTER_MODULES = ("detectkit.runtimes.registration",)
-
-
-def _exporter(name: str) -> Any:
-    """The registered exporter for ``name``, importing the built-in plugin modules first."""
-    import importlib
-
-    if name not in EXPORTERS:
-        for module in _EXPORTER_MODULES:
-            importlib.import_module(module)
-    return EXPORTERS.get(name)
 EXPORT_SCORE_THRESH = 0.001
 """The lowest score a torchvision ONNX graph keeps (``Detector``'s ``conf`` filters above it)."""
 
@@ -249,7 +238,7 @@ def export(
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
     if format.lower() != "onnx":
-        return _exporter(format.lower())(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
+        return EXPORTERS.get(format.lower())(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
     text = os.fspath(model)
     target = Path(out) if out is not None else None
     if Path(text).suffix.lower() == ".onnx":

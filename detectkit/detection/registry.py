@@ -37,16 +37,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..checkpoint import CHECKPOINT_SUFFIXES
 from ..errors import ModelError, WeightsFormatError
-from ..registry import Registry
+from ..registry import BuiltinRegistry, Registry
 from .base import Backend
 
 __all__ = [
@@ -83,46 +81,9 @@ class BackendEntry:
         return self.family(spec) if callable(self.family) else str(self.family)
 
 
-class _PluginRegistry(Registry[Any]):
-    """A Registry that imports ``PLUGIN_MODULES`` before it is first read."""
+BACKENDS: Registry[BackendEntry] = BuiltinRegistry("detector backend", builtins=PLUGIN_MODULES)
 
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self._plugins_done = False
-        self._plugins_lock = threading.RLock()
-
-    def _load_plugin_modules(self) -> None:
-        if self._plugins_done:
-            return
-        with self._plugins_lock:
-            if self._plugins_done:
-                return
-            try:
-                for module in PLUGIN_MODULES:
-                    importlib.import_module(module)
-            finally:
-                self._plugins_done = True
-
-    def get(self, name: str) -> Any:
-        self._load_plugin_modules()
-        return super().get(name)
-
-    def names(self) -> list[str]:
-        self._load_plugin_modules()
-        return super().names()
-
-    def items(self) -> list[tuple[str, Any]]:
-        self._load_plugin_modules()
-        return super().items()
-
-    def __contains__(self, name: object) -> bool:
-        self._load_plugin_modules()
-        return super().__contains__(name)
-
-
-BACKENDS: Registry[BackendEntry] = _PluginRegistry("detector backend")
-
-RUNTIME_LOADERS: Registry[Callable[..., Backend]] = _PluginRegistry("runtime loader")
+RUNTIME_LOADERS: Registry[Callable[..., Backend]] = BuiltinRegistry("runtime loader", builtins=PLUGIN_MODULES)
 """``Detector(..., runtime=...)`` loads through the first entry: ``load(model, device, *, runtime, weights,
 imgsz, calibration, load_default) -> Backend`` (:mod:`detectkit.runtimes` registers one)."""
 

@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ModelError
-from .builtin_registry import BuiltinRegistry
+from ..registry import BuiltinRegistry
 from .model_key import ModelKey
 
 __all__ = ["Embedder", "CropSpec", "EMBEDDERS", "EmbedderFactory", "register_embedder", "make_embedder", "check_crops", "l2_normalise"]
