@@ -284,3 +284,19 @@ def test_yaml_nesting_is_refused_without_libyaml_too(yolo_dir: Path, monkeypatch
     assert str(path) in str(caught.value)
     path.write_text("train: images/train\nnames: [cat, dog]\n")
     assert load_dataset(path).names == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("name, words", [("\u200b\u2060", "invisible"), ("c\tt", "control character")], ids=["invisible", "control"])
+def test_a_voc_object_name_that_cannot_be_a_class_is_a_dataset_error(tmp_path: Path, name: str, words: str) -> None:
+    """VOC without classes.txt takes its classes from the xml files: each name is checked, naming its xml."""
+    from detectkit.training.synthetic import make_shapes_dataset
+
+    root = make_shapes_dataset(tmp_path / "voc", n_train=2, n_val=1, imgsz=64, format="voc", seed=0)
+    (root / "classes.txt").unlink()
+    xml = sorted((root / "Annotations").glob("*.xml"))[0]
+    text = xml.read_text(encoding="utf-8")
+    first = text.index("<name>") + len("<name>")
+    xml.write_text(text[:first] + name + text[text.index("</name>", first):], encoding="utf-8")
+    with pytest.raises(DatasetError, match=words) as caught:
+        load_dataset(root)
+    assert str(xml) in str(caught.value)
