@@ -13,6 +13,9 @@ name                       priority  family           claims
 =========================  ========  ===============  ==========================================
 ``opencv-hog-people``      100       ``opencv-hog``   that exact name (registered by
                                                       :mod:`detectkit.classical.hog_people`)
+``openvino``               40        ``ultralytics``  an OpenVINO ``.xml`` or model folder (registered
+                                     or               by :mod:`detectkit.runtimes.registration`)
+                                     ``torchvision``
 ``torchvision``            30        ``torchvision``  a torchvision detection builder name
 ``detectkit-checkpoint``   20        ``torchvision``  a detectkit checkpoint file
 ``detectkit-onnx``         10        ``torchvision``  an ONNX file ``detectkit export`` wrote
@@ -53,9 +56,11 @@ __all__ = [
     "find_backend",
     "family_of",
     "PLUGIN_MODULES",
+    "RUNTIME_LOADERS",
+    "runtime_loader",
 ]
 
-PLUGIN_MODULES = ("detectkit.classical.hog_people",)
+PLUGIN_MODULES = ("detectkit.classical.hog_people", "detectkit.runtimes.registration")
 """Modules above ``detection`` that register built-in backends on import (imported by name, lazily)."""
 
 
@@ -78,7 +83,7 @@ class BackendEntry:
         return self.family(spec) if callable(self.family) else str(self.family)
 
 
-class _BackendRegistry(Registry[BackendEntry]):
+class _PluginRegistry(Registry[Any]):
     """A Registry that imports ``PLUGIN_MODULES`` before it is first read."""
 
     def __init__(self, kind: str) -> None:
@@ -98,7 +103,7 @@ class _BackendRegistry(Registry[BackendEntry]):
             finally:
                 self._plugins_done = True
 
-    def get(self, name: str) -> BackendEntry:
+    def get(self, name: str) -> Any:
         self._load_plugin_modules()
         return super().get(name)
 
@@ -106,7 +111,7 @@ class _BackendRegistry(Registry[BackendEntry]):
         self._load_plugin_modules()
         return super().names()
 
-    def items(self) -> list[tuple[str, BackendEntry]]:
+    def items(self) -> list[tuple[str, Any]]:
         self._load_plugin_modules()
         return super().items()
 
@@ -115,7 +120,24 @@ class _BackendRegistry(Registry[BackendEntry]):
         return super().__contains__(name)
 
 
-BACKENDS: Registry[BackendEntry] = _BackendRegistry("detector backend")
+BACKENDS: Registry[BackendEntry] = _PluginRegistry("detector backend")
+
+RUNTIME_LOADERS: Registry[Callable[..., Backend]] = _PluginRegistry("runtime loader")
+"""``Detector(..., runtime=...)`` loads through the first entry: ``load(model, device, *, runtime, weights,
+imgsz, calibration, load_default) -> Backend`` (:mod:`detectkit.runtimes` registers one)."""
+
+
+def runtime_loader() -> Callable[..., Backend]:
+    """The registered function that loads a model on a chosen runtime (``Detector(runtime=...)``).
+
+    Example:
+        >>> callable(runtime_loader())
+        True
+    """
+    entries = RUNTIME_LOADERS.items()
+    if not entries:
+        raise ModelError("runtime= needs detectkit.runtimes, which registered no loader (pip install 'detectkit[openvino]')")
+    return entries[0][1]
 
 
 def register_backend(
