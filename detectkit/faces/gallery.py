@@ -474,10 +474,6 @@ class Gallery:
         """
         if on_conflict not in ("error", "skip", "merge", "replace"):
             raise GalleryError(f"on_conflict must be 'error', 'skip', 'merge' or 'replace', not {on_conflict!r}")
-        if gallery_io.is_same_gallery(self.store, path):
-            raise GalleryError(
-                f"{path}: is this gallery's own file; nothing imported (importing it would duplicate every embedding). "
-                "Import another gallery or an export"
-            )
+        gallery_io.refuse_itself(self.store, path)
         people = gallery_io.read_people(path)
         return gallery_io.import_people(self.store, people, on_conflict=on_conflict, source=str(path))

@@ -47,6 +47,7 @@ from .gallery_sqlite import SCHEMA_VERSION, SQLiteStore, is_sqlite_file
 
 __all__ = [
     "EXPORT_FORMAT", "export_store", "export_dict", "read_people", "import_people", "people_from_dict", "is_same_gallery",
+    "refuse_itself",
 ]
 
 EXPORT_FORMAT = "detectkit-gallery"
@@ -273,6 +274,24 @@ def read_people(source: str | os.PathLike) -> list[PersonRecord]:
     except RecursionError:  # json's decoder recurses once per level: ~1,000 levels exhaust the stack
         raise GalleryError(f"{path}: not a gallery JSON export: nested too deeply to read") from None
     return people_from_dict(data, str(path))
+
+
+def refuse_itself(store: GalleryStore, source: str | os.PathLike) -> None:
+    """GalleryError when ``source`` is ``store`` itself: importing a gallery into itself would duplicate every embedding.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "people.db"
+        >>> refuse_itself(SQLiteStore(path), path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        detectkit.errors.GalleryError: ...people.db: is this gallery itself (its own file); nothing imported ...
+    """
+    if is_same_gallery(store, source):
+        raise GalleryError(
+            f"{redact(os.fspath(source))}: is this gallery itself (its own file); nothing imported (importing it "
+            "would duplicate every embedding). Import another gallery or an export"
+        )
 
 
 def is_same_gallery(store: GalleryStore, source: str | os.PathLike) -> bool:

@@ -33,6 +33,7 @@ import pytest
 from detectkit.errors import GalleryError
 from detectkit.faces import Gallery, ModelKey
 from detectkit.faces.gallery import SCHEMA_VERSION, validate_name
+from gallery_backends import backend, postgres_url, where  # noqa: F401  (fixtures)
 
 KEY = ModelKey("toy-model", "0123456789abcdef", 4)
 REPO = Path(__file__).resolve().parents[2]
@@ -430,7 +431,7 @@ def test_a_gallery_cannot_import_its_own_file(tmp_path: Path) -> None:
     with Gallery(path) as gallery:
         for spelling in (path, str(path), link, Path(os.path.relpath(path)), f"sqlite://{path}"):
             for on_conflict in ("merge", "skip", "error", "replace"):
-                with pytest.raises(GalleryError, match="own file") as caught:
+                with pytest.raises(GalleryError, match="its own file") as caught:
                     gallery.import_from(spelling, on_conflict=on_conflict)
                 assert "nothing imported" in str(caught.value)
         assert gallery.get("Ann").n_embeddings == 2 and gallery.names() == ["Ann", "Bob"]
@@ -439,3 +440,30 @@ def test_a_gallery_cannot_import_its_own_file(tmp_path: Path) -> None:
         gallery.export(copy_path)
         assert gallery.import_from(copy_path, on_conflict="merge") == {"identities": 2, "embeddings": 3, "skipped": 0}
         assert gallery.get("Ann").n_embeddings == 4  # a copy is another file: merging it is what was asked
+
+
+def test_a_gallery_cannot_import_itself_on_either_engine(where) -> None:
+    """The same location (a file, or the same PostgreSQL URL and schema) is refused; another gallery is not."""
+    location = where("people")
+    other = where("other")
+    with Gallery(location) as gallery, Gallery(other) as second:
+        gallery.add("Ann", _unit(1, 2), KEY)
+        second.add("Bob", _unit(2), KEY)
+        with pytest.raises(GalleryError, match="its own file") as caught:
+            gallery.import_from(location, on_conflict="merge")
+        assert "nothing imported" in str(caught.value) and "duplicate every embedding" in str(caught.value)
+        assert gallery.get("Ann").n_embeddings == 2
+        assert gallery.import_from(other) == {"identities": 1, "embeddings": 1, "skipped": 0}
+        assert gallery.names() == ["Ann", "Bob"]
+
+
+def test_the_command_line_refuses_to_import_a_gallery_into_itself(tmp_path: Path, capsys) -> None:
+    from detectkit.cli import main
+
+    path = tmp_path / "people.db"
+    _gallery_with_people(path)
+    assert main(["faces", "import", str(path), "--db", str(path), "--on-conflict", "merge"]) == 1
+    err = capsys.readouterr().err
+    assert "its own file" in err and "nothing imported" in err and "Traceback" not in err
+    with Gallery(path) as gallery:
+        assert gallery.get("Ann").n_embeddings == 2
