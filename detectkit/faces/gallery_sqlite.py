@@ -177,7 +177,8 @@ class SQLiteStore(SQLStore):
                         raise GalleryError(f"{where}: cannot be read ({exc.strerror or exc})") from exc
                     if header[:16] != SQLITE_HEADER:
                         raise GalleryError(f"{where}: not a detectkit gallery (not an SQLite database)")
-                    self._check_before_writing(where, header)
+                    if self.read_only is None:  # (a read-only connection checks the schema itself)
+                        self._check_before_writing(where, header)
             elif not create or self.read_only is not None:
                 raise GalleryError(f"{where}: no such gallery file")
             else:
