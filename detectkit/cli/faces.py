@@ -219,10 +219,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..faces.gallery_io import import_people, read_people
+    from ..faces.gallery_io import import_people, read_people, refuse_itself
 
     people = read_people(args.file)  # a bad file fails before a new gallery is made
     with _gallery(args, create=True) as gallery:
+        refuse_itself(gallery.store, args.file)
         counts = import_people(gallery.store, people, on_conflict=args.on_conflict, source=str(args.file))
     _print(
         args,

@@ -100,6 +100,8 @@ class Gallery:
         index_options: passed to :class:`detectkit.faces.index.FaissIndex` (``nprobe``,
             ``nlist``...), or to the server search (``ef_search`` for ``"hnsw"``).
         timeout: seconds to wait for another process's write to finish (and for the server).
+        read_only: open an SQLite gallery for reading only (writes raise GalleryError). A file
+            or folder this process may not write is opened this way by itself.
 
     Raises:
         GalleryError: not a gallery, a gallery from a newer detectkit, unreadable, locked,
@@ -121,6 +123,7 @@ class Gallery:
         index: Literal["exact", "faiss", "hnsw", "scan"] = "exact",
         index_options: Mapping[str, Any] | None = None,
         timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         if index not in INDEX_KINDS:
             raise GalleryError(f"unknown index {index!r}: use 'exact', 'faiss', 'hnsw' or 'scan'")
@@ -140,7 +143,7 @@ class Gallery:
         self.timeout = float(timeout)
         self._lock = threading.RLock()
         self._cache: dict[ModelKey, _Cached] = {}
-        self.store: GalleryStore = open_store(path, create=create, timeout=timeout)
+        self.store: GalleryStore = open_store(path, create=create, timeout=timeout, read_only=read_only)
         if server_search and index not in self.store.search_kinds:
             self.store.close()
             raise GalleryError(f"{self.store.location}: this gallery store cannot search with index={index!r}")
@@ -457,8 +460,8 @@ class Gallery:
             Counts: ``{"identities": ..., "embeddings": ..., "skipped": ...}``.
 
         Raises:
-            GalleryError: unreadable or malformed file, or a name conflict with
-                ``on_conflict="error"``; the gallery is unchanged.
+            GalleryError: unreadable or malformed file, this gallery's own file, a read-only
+                gallery, or a name conflict with ``on_conflict="error"``; the gallery is unchanged.
 
         Example:
             >>> import tempfile, pathlib
@@ -471,5 +474,6 @@ class Gallery:
         """
         if on_conflict not in ("error", "skip", "merge", "replace"):
             raise GalleryError(f"on_conflict must be 'error', 'skip', 'merge' or 'replace', not {on_conflict!r}")
+        gallery_io.refuse_itself(self.store, path)
         people = gallery_io.read_people(path)
         return gallery_io.import_people(self.store, people, on_conflict=on_conflict, source=str(path))

@@ -30,6 +30,9 @@ __all__ = ["validate_name", "metadata_json", "check_vectors", "check_model", "MA
 MAX_NAME_LENGTH = 128
 MAX_METADATA_BYTES = 64 * 1024
 
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Hangul fillers and the blank Braille pattern: letters (not format characters) that draw nothing."""
+
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Direction marks, embeddings, overrides and isolates: they reorder how a name is displayed."""
 
@@ -38,8 +41,10 @@ def validate_name(name: Any) -> str:
     """A clean identity name, or a :class:`GalleryError` saying what is wrong with it.
 
     Names are Unicode-normalised (NFC) and stripped of surrounding white space; they
-    must then be non-empty, at most ``MAX_NAME_LENGTH`` characters, and free of control
-    characters (tabs, newlines, escape sequences, line separators...).
+    must then be non-empty, at most ``MAX_NAME_LENGTH`` characters, free of control
+    characters (tabs, newlines, escape sequences, line separators...), and not invisible:
+    a name of only zero-width or format characters (U+200B, U+2060, U+FEFF, soft hyphens...)
+    and spaces is refused like an empty one (a zero-width joiner inside a visible name is fine).
 
     Example:
         >>> validate_name("  Zoë ")
@@ -59,6 +64,8 @@ def validate_name(name: Any) -> str:
     for char in clean:
         if unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
             raise GalleryError(f"invalid name {name!r}: contains control character U+{ord(char):04X}")
+    if all(unicodedata.category(c) == "Cf" or c.isspace() or c in _BLANK_LETTERS for c in clean):
+        raise GalleryError(f"invalid name {name!r}: invisible (only zero-width or format characters), like an empty name")
     return clean
 
 
@@ -81,6 +88,8 @@ def metadata_json(metadata: Mapping[str, Any] | None) -> str:
         text = json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise GalleryError(f"metadata must be JSON-serialisable: {exc}") from exc
+    except RecursionError:
+        raise GalleryError("metadata is nested too deeply to store as JSON") from None
     if len(text.encode()) > MAX_METADATA_BYTES:
         raise GalleryError(f"metadata is {len(text.encode())} bytes as JSON, at most {MAX_METADATA_BYTES}")
     return text

@@ -26,9 +26,11 @@ Example:
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
 import os
+import reprlib
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,7 +45,10 @@ from .gallery_store import open_store
 from .gallery_urls import is_url, redact
 from .gallery_sqlite import SCHEMA_VERSION, SQLiteStore, is_sqlite_file
 
-__all__ = ["EXPORT_FORMAT", "export_store", "export_dict", "read_people", "import_people", "people_from_dict"]
+__all__ = [
+    "EXPORT_FORMAT", "export_store", "export_dict", "read_people", "import_people", "people_from_dict", "is_same_gallery",
+    "refuse_itself",
+]
 
 EXPORT_FORMAT = "detectkit-gallery"
 
@@ -129,35 +134,90 @@ def export_store(store: GalleryStore, target: str | os.PathLike) -> Path | str:
     return path
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 40, 40, 2, 3, 3
+MAX_DIM = 65536
+"""The largest embedding dimension an export may declare (FaceNet: 512)."""
+
+
+def _field(entry: dict, key: str, kind: str) -> Any:
+    """``entry[key]`` if it has the JSON type the export format gives it, else a GalleryError saying so."""
+    value = entry.get(key)
+    if kind == "text" and isinstance(value, str) and value:
+        return value
+    if kind == "dim" and isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DIM:
+        return value
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "list" and value is None:
+        return []
+    wanted = {"text": "non-empty text", "dim": f"a whole number 1..{MAX_DIM}", "list": "a list"}[kind]
+    raise GalleryError(f"'{key}' must be {wanted}, not {_SHORT.repr(value)}")
+
+
 def people_from_dict(data: Any, where: str) -> list[PersonRecord]:
-    """Validated records of a JSON export's data (``where`` names it in errors)."""
+    """Validated records of a JSON export's data (``where`` names it in errors).
+
+    Every field is checked for its JSON type before it is used (``"schema_version": "abc"``,
+    ``"identities": "Ann"``, a vector that is not base64 text...): a malformed file is a
+    GalleryError naming ``where`` and the entry, never a builtin error.
+
+    Example:
+        >>> people_from_dict({"format": EXPORT_FORMAT, "schema_version": "abc", "identities": []}, "x.json")
+        Traceback (most recent call last):
+        ...
+        detectkit.errors.GalleryError: x.json: 'schema_version' must be a whole number from 1 to 1, not 'abc'
+    """
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise GalleryError(f"{where}: not a detectkit gallery export (no \"format\": \"{EXPORT_FORMAT}\")")
-    if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise GalleryError(f"{where}: export from a newer detectkit (schema {data['schema_version']}); upgrade detectkit")
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise GalleryError(f"{where}: export from a newer detectkit (schema {version}); upgrade detectkit")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise GalleryError(f"{where}: 'schema_version' must be a whole number from 1 to {SCHEMA_VERSION}, not {_SHORT.repr(version)}")
+    try:
+        identities = _field(data, "identities", "list")
+    except GalleryError as exc:
+        raise GalleryError(f"{where}: {exc}") from None
     people, seen = [], set()
-    for n, person in enumerate(data.get("identities") or []):
+    for n, person in enumerate(identities):
         label = f"{where}: identity #{n + 1}"
         try:
+            if not isinstance(person, dict):
+                raise GalleryError(f"must be a mapping with 'name' and 'embeddings', not {_SHORT.repr(person)}")
             name = validate_name(person.get("name"))
             if name in seen:
                 raise GalleryError(f"duplicate name {name!r}")
             seen.add(name)
             meta = metadata_json(person.get("metadata") or {})
             rows = []
-            for e in person.get("embeddings") or []:
-                key = check_model(ModelKey(str(e["model_name"]), str(e["model_version"]), int(e["dim"])))
-                blob = base64.b64decode(e["vector"], validate=True)
-                if len(blob) != 4 * key.dim:
-                    raise GalleryError(f"a {key.dim}-d vector of {len(blob)} bytes")
-                rows.append(_embedding(key, np.frombuffer(blob, dtype="<f4"), e.get("source"), e.get("created_at")))
+            for k, e in enumerate(_field(person, "embeddings", "list")):
+                try:
+                    rows.append(_embedding_from_json(e))
+                except GalleryError as exc:
+                    raise GalleryError(f"embedding #{k + 1}: {exc}") from None
         except GalleryError as exc:
             raise GalleryError(f"{label}: {exc}") from exc
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise GalleryError(f"{label}: malformed entry ({type(exc).__name__}: {exc})") from exc
         now = time.time()
         people.append(PersonRecord(name, meta, _time(person.get("created_at"), now), _time(person.get("updated_at"), now), tuple(rows)))
     return people
+
+
+def _embedding_from_json(e: Any) -> EmbeddingRecord:
+    if not isinstance(e, dict):
+        raise GalleryError(f"must be a mapping with model_name, model_version, dim and vector, not {_SHORT.repr(e)}")
+    key = check_model(ModelKey(_field(e, "model_name", "text"), _field(e, "model_version", "text"), _field(e, "dim", "dim")))
+    vector = _field(e, "vector", "text")
+    try:
+        blob = base64.b64decode(vector, validate=True)
+    except (binascii.Error, ValueError):
+        raise GalleryError(f"'vector' is not base64 text ({_SHORT.repr(vector)})") from None
+    if len(blob) != 4 * key.dim:
+        raise GalleryError(f"a {key.dim}-d vector of {len(blob)} bytes")
+    source = e.get("source")
+    if source is not None and not isinstance(source, str):
+        raise GalleryError(f"'source' must be text or null, not {_SHORT.repr(source)}")
+    return _embedding(key, np.frombuffer(blob, dtype="<f4"), source, e.get("created_at"))
 
 
 def _time(value: Any, default: float) -> float:
@@ -209,7 +269,52 @@ def read_people(source: str | os.PathLike) -> list[PersonRecord]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise GalleryError(f"{path}: neither a gallery database nor a gallery JSON export ({exc})") from exc
+    except OSError as exc:
+        raise GalleryError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    except RecursionError:  # json's decoder recurses once per level: ~1,000 levels exhaust the stack
+        raise GalleryError(f"{path}: not a gallery JSON export: nested too deeply to read") from None
     return people_from_dict(data, str(path))
+
+
+def refuse_itself(store: GalleryStore, source: str | os.PathLike) -> None:
+    """GalleryError when ``source`` is ``store`` itself: importing a gallery into itself would duplicate every embedding.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "people.db"
+        >>> refuse_itself(SQLiteStore(path), path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        detectkit.errors.GalleryError: ...people.db: is this gallery itself (its own file); nothing imported ...
+    """
+    if is_same_gallery(store, source):
+        raise GalleryError(
+            f"{redact(os.fspath(source))}: is this gallery itself (its own file); nothing imported (importing it "
+            "would duplicate every embedding). Import another gallery or an export"
+        )
+
+
+def is_same_gallery(store: GalleryStore, source: str | os.PathLike) -> bool:
+    """Whether ``source`` (a path or gallery URL) names ``store`` itself (importing it would duplicate every embedding).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "people.db"
+        >>> store = SQLiteStore(path)
+        >>> is_same_gallery(store, path), is_same_gallery(store, path.parent / "other.db")
+        (True, False)
+    """
+    if is_url(source):
+        text = str(source)
+        if not text.startswith("sqlite://"):
+            return not isinstance(store, SQLiteStore) and redact(text) == str(store.location)
+        source = text[len("sqlite://"):]
+    if not isinstance(store.location, Path):
+        return False
+    try:
+        return os.path.samefile(Path(source).expanduser(), store.location)
+    except OSError:
+        return False
 
 
 def import_people(

@@ -7,6 +7,15 @@ The file holds:
 * ``embeddings``: float32 vectors as BLOBs, each with the model name, model version
   (weights digest) and dimension that made it.
 
+Opening an existing file reads its schema first, on a read-only connection, and refuses a
+foreign SQLite file (another application's database, a newer detectkit's gallery) before
+anything is written: no WAL switch, no table created, the file and its ``-wal``/``-shm`` left
+byte-identical. A gallery the process may not write (a read-only file or folder: a read-only
+deployment, a gallery shipped with an application), or one opened with ``read_only=True``, is
+read through a read-only connection (SQLite's ``mode=ro``; ``immutable=1`` for a WAL file no
+writer has open, so nothing is created beside it) and every write is refused with a
+GalleryError saying why.
+
 Durability and concurrency: WAL journal, ``synchronous=FULL``, and every write is one
 ``BEGIN IMMEDIATE`` transaction, so writers in several processes take turns (waiting up to
 ``timeout`` seconds), readers never see a half-written enrolment, and a process killed at
@@ -71,6 +80,38 @@ PRAGMA application_id = {APPLICATION_ID};
 """
 
 
+def _why_not_writable(path: Path) -> str | None:
+    """Why this process may not write the gallery at ``path`` (None: it may).
+
+    SQLite writes the file and, in WAL mode, a ``-wal`` and ``-shm`` beside it, so the folder
+    must be writable too unless both exist and are writable.
+    """
+    if not os.access(path, os.W_OK):
+        return f"this process may not write {path.name} (permissions, or a read-only file system)"
+    beside = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    if not os.access(path.parent, os.W_OK | os.X_OK) and not all(p.exists() and os.access(p, os.W_OK) for p in beside):
+        return f"this process may not write in {path.parent} (permissions, or a read-only file system), where SQLite keeps the gallery's journal"
+    return None
+
+
+def _immutable_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?immutable=1"
+
+
+def _read_only_uri(path: Path, header: bytes) -> str:
+    """An SQLite URI that reads ``path`` without writing or creating anything.
+
+    ``mode=ro`` takes part in locking, so it sees what live writers commit; but on a WAL file
+    (header byte 18 is 2) with no ``-shm`` beside it, it would create ``-wal`` and ``-shm`` files
+    (and leave them). No ``-shm`` means no process has the file open, so nothing can be missed by
+    reading the file as it is (``immutable=1``).
+    """
+    wal = len(header) > 18 and header[18] == 2
+    if wal and not Path(f"{path}-shm").exists():
+        return _immutable_uri(path)
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
 def is_sqlite_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a file that starts with SQLite's header.
 
@@ -101,7 +142,9 @@ class SQLiteStore(SQLStore):
 
     _unique_errors = (sqlite3.IntegrityError,)
 
-    def __init__(self, path: str | os.PathLike = ":memory:", *, create: bool = True, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike = ":memory:", *, create: bool = True, timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         text = os.fspath(path)
         if text.startswith("sqlite://"):
             text = text[len("sqlite://"):] or ":memory:"
@@ -109,30 +152,42 @@ class SQLiteStore(SQLStore):
         self.timeout = float(timeout)
         self._lock = threading.RLock()
         self._writes = 0
+        self.read_only: str | None = None  # why writes are refused (None: they are not)
+        if read_only:
+            if not isinstance(self.location, Path):
+                raise GalleryError("read_only=True needs a gallery file, not ':memory:'")
+            self.read_only = "it was opened with read_only=True"
         self._conn: sqlite3.Connection | None = self._connect(create)
 
     # ------------------------------------------------------------------ opening
     def _connect(self, create: bool) -> sqlite3.Connection:
         where = self.location
+        header = b""
         if isinstance(where, Path):
             if where.is_dir():
                 raise GalleryError(f"{where}: is a folder, not a gallery file")
             if where.exists():
+                if self.read_only is None:
+                    self.read_only = _why_not_writable(where)
                 if where.stat().st_size > 0:
                     try:
                         with open(where, "rb") as handle:
-                            header = handle.read(16)
+                            header = handle.read(100)
                     except OSError as exc:
                         raise GalleryError(f"{where}: cannot be read ({exc.strerror or exc})") from exc
-                    if header != SQLITE_HEADER:
+                    if header[:16] != SQLITE_HEADER:
                         raise GalleryError(f"{where}: not a detectkit gallery (not an SQLite database)")
-            elif not create:
+                    if self.read_only is None:  # (a read-only connection checks the schema itself)
+                        self._check_before_writing(where, header)
+            elif not create or self.read_only is not None:
                 raise GalleryError(f"{where}: no such gallery file")
             else:
                 try:
                     where.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise GalleryError(f"{where}: cannot create its folder ({exc.strerror or exc})") from exc
+            if self.read_only is not None:
+                return self._connect_read_only(where, header)
         try:
             conn = sqlite3.connect(str(where), timeout=self.timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -141,6 +196,7 @@ class SQLiteStore(SQLStore):
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             if isinstance(where, Path):
+                self._check_schema(conn, allow_empty=True)  # again: another process may have changed it since
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise GalleryError(f"{where}: could not switch the gallery to WAL mode (got {mode})")
@@ -154,10 +210,73 @@ class SQLiteStore(SQLStore):
             raise
         return conn
 
-    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+    def _check_before_writing(self, where: Path, header: bytes) -> None:
+        """Refuse a foreign SQLite file through a read-only connection that changes nothing."""
+        try:
+            probe = sqlite3.connect(_read_only_uri(where, header), uri=True, timeout=self.timeout, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise GalleryError(f"{where}: cannot open the gallery ({exc})") from exc
+        try:
+            self._check_schema(probe, allow_empty=True)
+        except sqlite3.DatabaseError:
+            pass  # unreadable this way (or caught mid-checkpoint): the locked read before the WAL switch decides
+        finally:
+            probe.close()
+
+    def _connect_read_only(self, where: Path, header: bytes) -> sqlite3.Connection:
+        """A read-only connection (``mode=ro``, or ``immutable=1`` where SQLite would need to create files)."""
+        attempts = list(dict.fromkeys([_read_only_uri(where, header), _immutable_uri(where)]))
+        for n, uri in enumerate(attempts, start=1):
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise GalleryError(f"{where}: cannot open the gallery read-only ({exc})") from exc
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                if not self._check_schema(conn, allow_empty=True):
+                    raise GalleryError(f"{where}: an empty database, not a gallery, and read-only: {self.read_only}")
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()  # a WAL file whose -shm this process cannot make or write: read it as it is on disk
+                if n == len(attempts):
+                    raise GalleryError(f"{where}: cannot read the gallery read-only ({exc})") from exc
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise GalleryError(f"{where}: not a usable detectkit gallery ({exc})") from exc
+            except BaseException:
+                conn.close()
+                raise
+        raise GalleryError(f"{where}: cannot open the gallery read-only")
+
+    def _check_schema(self, conn: sqlite3.Connection, *, allow_empty: bool) -> bool:
+        """Read-only checks of an open database: False for an empty one, True for a gallery; else GalleryError."""
         where = self.location
         tables = self._tables(conn)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (tables and "schema_version" not in tables):
+            shown = ", ".join(sorted(tables)[:5]) or "none"
+            owner = f", application id {app_id}" if app_id not in (0, APPLICATION_ID) else ""
+            raise GalleryError(f"{where}: an SQLite database, but not a detectkit gallery (its tables: {shown}{owner})")
         if not tables:
+            if not allow_empty:
+                raise GalleryError(f"{where}: damaged gallery (no tables)")
+            return False
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = row[0] if row else None
+        if not isinstance(version, int) or version < 1:
+            raise GalleryError(f"{where}: damaged gallery (no schema version recorded)")
+        if version > SCHEMA_VERSION:
+            raise GalleryError(
+                f"{where}: gallery schema version {version} comes from a newer detectkit; this one reads "
+                f"versions up to {SCHEMA_VERSION}. Upgrade detectkit to use this gallery"
+            )
+        missing = {"identities", "embeddings"} - tables
+        if missing:
+            raise GalleryError(f"{where}: damaged gallery (missing tables: {', '.join(sorted(missing))})")
+        return True
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        if not self._tables(conn):
             conn.execute("BEGIN IMMEDIATE")  # another process may be creating it right now
             try:
                 if not self._tables(conn):
@@ -175,23 +294,7 @@ class SQLiteStore(SQLStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            tables = self._tables(conn)
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if "schema_version" not in tables or app_id not in (0, APPLICATION_ID):
-            shown = ", ".join(sorted(tables)[:5])
-            raise GalleryError(f"{where}: an SQLite database, but not a detectkit gallery (its tables: {shown})")
-        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        version = row[0] if row else None
-        if not isinstance(version, int) or version < 1:
-            raise GalleryError(f"{where}: damaged gallery (no schema version recorded)")
-        if version > SCHEMA_VERSION:
-            raise GalleryError(
-                f"{where}: gallery schema version {version} comes from a newer detectkit; this one reads "
-                f"versions up to {SCHEMA_VERSION}. Upgrade detectkit to use this gallery"
-            )
-        missing = {"identities", "embeddings"} - tables
-        if missing:
-            raise GalleryError(f"{where}: damaged gallery (missing tables: {', '.join(sorted(missing))})")
+        self._check_schema(conn, allow_empty=False)
 
     @staticmethod
     def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -206,6 +309,8 @@ class SQLiteStore(SQLStore):
         return self._conn
 
     def _transact(self, body: Callable[[Any], T], *, write: bool) -> T:
+        if write and self.read_only is not None:
+            raise GalleryError(f"{self.location}: read-only gallery: writes are refused because {self.read_only}")
         with self._lock:
             conn = self._db
             try:

@@ -49,8 +49,12 @@ def register_store(scheme: str, opener: StoreOpener, *, replace: bool = False) -
     return GALLERY_STORES.register(scheme.lower(), opener, replace=replace)
 
 
-def open_store(location: str | os.PathLike = ":memory:", *, create: bool = True, timeout: float = 30.0) -> GalleryStore:
+def open_store(
+    location: str | os.PathLike = ":memory:", *, create: bool = True, timeout: float = 30.0, read_only: bool = False
+) -> GalleryStore:
     """Open (or create) the gallery store at ``location`` with the engine registered for its scheme.
+
+    ``read_only=True`` is passed to the opener only when set (openers without it keep working).
 
     Raises:
         GalleryError: an unknown scheme (listing the known ones), or the store's own errors.
@@ -60,18 +64,23 @@ def open_store(location: str | os.PathLike = ":memory:", *, create: bool = True,
         opener = GALLERY_STORES.get(scheme)
     except ModelError as exc:
         raise GalleryError(f"{redact(location)}: no gallery store for '{scheme}://' ({exc})") from exc
+    if read_only:
+        return opener(location, create=False, timeout=timeout, read_only=True)
     return opener(location, create=create, timeout=timeout)
 
 
-def _open_sqlite(location: str | os.PathLike, *, create: bool, timeout: float) -> GalleryStore:
+def _open_sqlite(location: str | os.PathLike, *, create: bool, timeout: float, read_only: bool = False) -> GalleryStore:
     from .gallery_sqlite import SQLiteStore
 
-    return SQLiteStore(location, create=create, timeout=timeout)
+    return SQLiteStore(location, create=create, timeout=timeout, read_only=read_only)
 
 
-def _open_postgres(location: str | os.PathLike, *, create: bool, timeout: float) -> GalleryStore:
+def _open_postgres(location: str | os.PathLike, *, create: bool, timeout: float, read_only: bool = False) -> GalleryStore:
     from .gallery_postgres import PostgresStore
 
+    if read_only:
+        raise GalleryError(f"{redact(os.fspath(location))}: read_only=True is for SQLite gallery files; on PostgreSQL, "
+                           "connect as a role granted only SELECT")
     return PostgresStore(os.fspath(location), create=create, timeout=timeout)
 
 
