@@ -158,8 +158,12 @@ def _sites(tree: ast.Module, functions: Sequence[str]) -> Iterator[tuple[int, as
     skip: set[int] = set()
     for function in _function_nodes(tree, functions):
         skip |= _docstring_ids(function)
+        annotations = [function.returns] + [a.annotation for a in ast.walk(function.args) if isinstance(a, ast.arg)]
+        skip |= {id(n) for a in annotations if a is not None for n in ast.walk(a)}  # not run (postponed annotations)
         for node in ast.walk(function):
             inside.add(id(node))
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+                skip.add(id(node.operand))  # reshape(-1), [-1]: numpy takes any negative size as "the rest"
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in inside and id(node) not in skip:
             yield index, node
@@ -227,18 +231,62 @@ def _copy_repo(into: Path) -> None:
             shutil.copy2(source, target)
 
 
+PRELOAD = ("numpy", "torch", "torchvision", "cv2", "PIL.Image", "skimage.data", "onnxruntime", "pytest", "yaml")
+"""Heavy libraries imported once by the parent, so each forked test run skips importing them (detectkit
+itself is never imported by the parent: each child imports the mutated copy)."""
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def _run_tests(copy_root: Path, tests: Sequence[str], timeout: float) -> tuple[bool, float]:
-    """(passed, seconds) for the tests on the copy; a timeout counts as failed."""
-    env = dict(os.environ, PYTHONPATH=str(copy_root), PYTHONDONTWRITEBYTECODE="1",
-               DETECTKIT_SHARED=os.environ.get("DETECTKIT_SHARED", str(REPO.parent / "shared")))
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests]
+    """(passed, seconds) for the tests on the copy, in a forked child of this process (a fresh
+    ``python -m pytest`` would re-import torch each time: 30-40 s a mutant on two loaded cores);
+    a timeout counts as failed."""
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests]
     started = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=copy_root, env=env, capture_output=True, timeout=timeout)
-        passed = done.returncode == 0
-    except subprocess.TimeoutExpired:
-        passed = False
-    return passed, time.perf_counter() - started
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows: a subprocess per run
+        env = dict(os.environ, PYTHONPATH=str(copy_root), PYTHONDONTWRITEBYTECODE="1")
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=copy_root, env=env,
+                                  capture_output=True, timeout=timeout)
+            return done.returncode == 0, time.perf_counter() - started
+        except subprocess.TimeoutExpired:
+            return False, time.perf_counter() - started
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: run pytest on the copy, quietly, and exit with its code
+        code = 3
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.chdir(copy_root)
+            sys.path.insert(0, str(copy_root))
+            sys.dont_write_bytecode = True
+            os.environ["PYTHONPATH"] = str(copy_root)
+            import pytest
+
+            code = int(pytest.main(args))
+        finally:
+            os._exit(code)
+    deadline = started + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0, time.perf_counter() - started
+        if time.perf_counter() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return False, time.perf_counter() - started
+        time.sleep(0.05)
 
 
 def run_target(target: Target, copy_root: Path, *, log=print) -> dict:
@@ -281,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for mutant in mutants_of((REPO / target.path).read_text(), target.functions):
                 print(f"{target.name}\t{target.path}\t{mutant.description}")
         return 0
+    os.environ.setdefault("DETECTKIT_SHARED", str(REPO.parent / "shared"))
+    _preload()
     results = []
     with tempfile.TemporaryDirectory(prefix="detectkit-mutation-") as tmp:
         copy_root = Path(tmp) / "repo"

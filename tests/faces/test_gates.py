@@ -128,3 +128,83 @@ def test_gallery_search_ranks_by_cosine_and_pads():
     best = gallery.search(PROBE, KEY, top_k=1)[0]
     assert [(m.name, m.similarity) for m in best] == [("bob", 1.0)]
     gallery.close()
+
+
+def test_sides_are_measured_from_each_box_corner():
+    policy = QualityPolicy(min_face_size=40, **NO_BLUR_CHECK)
+    # x1 != y1: width 120 and height 39 only when each side uses its own corners
+    assert assess(IMAGE, faces([50, 10, 170, 49]), policy).reason == "too_small"
+    assert assess(IMAGE, faces([10, 50, 50, 170]), policy).index == 0  # 40 x 120
+
+
+def test_with_no_usable_face_the_reason_is_about_the_largest():
+    # a small sure face and a big unsure one: the big one is the candidate, rejected for its probability
+    photo = Detections(np.array([[0, 0, 20, 20], [100, 100, 180, 180]], np.float32), [0.99, 0.5], [0, 0], {0: "face"})
+    result = assess(IMAGE, photo, QualityPolicy(min_face_size=40, **NO_BLUR_CHECK))
+    assert result.reason == "low_probability" and "0.500" in result.detail
+    small_only = Detections(np.array([[0, 0, 20, 20], [100, 100, 130, 130]], np.float32), [0.99, 0.99], [0, 0], {0: "face"})
+    assert "30 px" in assess(IMAGE, small_only, QualityPolicy(min_face_size=40, **NO_BLUR_CHECK)).detail
+
+
+def test_the_sharpness_floor_is_inclusive_and_zero_turns_it_off():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (120, 120, 3), dtype=np.uint8)
+    face = faces([10, 10, 110, 110])
+    off = assess(image, face, QualityPolicy(min_sharpness=0))
+    assert off.index == 0 and off.sharpness is None  # not even measured
+    measured = assess(image, face, QualityPolicy(min_sharpness=1.0)).sharpness
+    assert measured > 1.0
+    assert assess(image, face, QualityPolicy(min_sharpness=measured)).index == 0  # exactly at the floor
+    above = assess(image, face, QualityPolicy(min_sharpness=float(np.nextafter(measured, np.inf))))
+    assert above.reason == "too_blurry" and above.sharpness == measured
+
+
+def test_match_of_no_embeddings_is_empty(recognizer):
+    names, sims = recognizer.match(np.zeros((0, 4), np.float32))
+    assert names == [] and sims.shape == (0,) and sims.dtype == np.float32
+
+
+def test_verify_names_the_models_a_person_has_when_not_this_one(recognizer):
+    from detectkit.errors import GalleryError
+
+    recognizer.gallery.add("bob", E0[None], ModelKey("other-model", "v9", 4))
+    with pytest.raises(GalleryError, match=r"has no embeddings of .*exact-4.*\(has: .*other-model") as caught:
+        recognizer.verify(np.full((100, 100, 3), 128, np.uint8), "bob")
+    assert "has: none" not in str(caught.value)
+
+
+class TwoFaces:
+    def detect(self, images):
+        return [faces([10, 10, 40, 40], [50, 50, 90, 90]) for _ in images]
+
+
+class PerFaceEmbedder(FixedEmbedder):
+    """The first face embeds to e1 (cosine 0 with ann), the second to PROBE (cosine 0.5)."""
+
+    def embed_crops(self, crops):
+        rows = [np.array([0, 1, 0, 0], np.float32), PROBE]
+        return np.stack([rows[i % 2] for i in range(len(crops))])
+
+
+def test_verify_takes_the_best_face_and_the_best_enrolled_embedding():
+    gallery = Gallery(":memory:")
+    gallery.add("ann", np.stack([E0, -E0]), KEY)  # two embeddings: PROBE scores 0.5 with one, -0.5 with the other
+    with FaceRecognizer(gallery, embedder=PerFaceEmbedder(), detector=TwoFaces(), threshold=0.5) as rec:
+        verdict = rec.verify(np.full((100, 100, 3), 128, np.uint8), "ann")
+    assert verdict.similarity == 0.5 and verdict.verified and verdict.faces == 2
+    assert verdict.box == (50.0, 50.0, 90.0, 90.0)  # the second face, the one like ann
+    gallery.close()
+
+
+def test_gallery_search_defaults_to_one_and_refuses_bad_queries():
+    from detectkit.errors import GalleryError
+
+    gallery = Gallery(":memory:")
+    gallery.add("ann", E0[None], KEY)
+    gallery.add("bob", PROBE[None], KEY)
+    names, sims = gallery.search_arrays(PROBE, KEY)
+    assert names.shape == sims.shape == (1, 1) and names[0, 0] == "bob"
+    for bad in (np.zeros(4, np.float32), np.array([np.nan, 1, 0, 0], np.float32), np.array([np.inf, 0, 0, 0], np.float32)):
+        with pytest.raises(GalleryError, match="NaN, infinite or all-zero"):
+            gallery.search_arrays(bad, KEY)
+    gallery.close()
