@@ -204,6 +204,9 @@ def test_gallery_search_defaults_to_one_and_refuses_bad_queries():
     gallery.add("bob", PROBE[None], KEY)
     names, sims = gallery.search_arrays(PROBE, KEY)
     assert names.shape == sims.shape == (1, 1) and names[0, 0] == "bob"
+    assert [[m.name for m in row] for row in gallery.search(np.stack([PROBE, E0]), KEY)] == [["bob"], ["ann"]]
+    with pytest.raises(GalleryError, match=r"shape \(1, 3\)"):
+        gallery.search_arrays(np.ones((1, 3), np.float32), KEY)
     for bad in (np.zeros(4, np.float32), np.array([np.nan, 1, 0, 0], np.float32), np.array([np.inf, 0, 0, 0], np.float32)):
         with pytest.raises(GalleryError, match="NaN, infinite or all-zero"):
             gallery.search_arrays(bad, KEY)
