@@ -74,7 +74,7 @@ TARGETS: tuple[Target, ...] = (
     Target("gallery-search", "detectkit/faces/gallery.py", ("Gallery.search_arrays", "Gallery.search"),
            ("tests/faces/test_gates.py", "tests/faces/test_faces_gallery.py", "-k", "search or gates or cosine")),
     Target("live-dropping", "detectkit/video/sources.py", ("FrameBuffer.put", "FrameBuffer.get"),
-           ("tests/video/test_video_sources.py", "-k", "buffer")),
+           ("tests/video/test_live_dropping.py", "tests/video/test_video_sources.py", "-k", "buffer or dropping")),
     Target("yolo-reader", "detectkit/training/formats/yolo.py", ("parse_label_file", "_is_float"),
            ("tests/training/test_data_formats.py", "tests/training/test_data_validation.py")),
     Target("coco-reader", "detectkit/training/formats/coco.py", ("read", "_categories"),

@@ -28,3 +28,16 @@ def test_a_full_batch_is_returned_without_waiting_for_more():
     buffer.put(3)
     buffer.end()
     assert buffer.get(8, fill=True, timeout=30.0) == [3] and buffer.get(1, timeout=30.0) is None  # ended: no wait
+
+
+def test_without_fill_a_partial_batch_comes_back_at_once():
+    buffer = FrameBuffer(4, drop_oldest=True)
+    buffer.put("only")
+    assert buffer.get(4, timeout=30.0) == ["only"]  # no waiting for 4 (a 30 s wait would show as a hang)
+
+
+def test_an_empty_buffer_answers_an_empty_batch_when_the_wait_is_over():
+    buffer = FrameBuffer(4, drop_oldest=False)
+    assert buffer.get(4, fill=True, timeout=0.01) == [] and buffer.get(1, timeout=0.01) == []
+    buffer.close()
+    assert buffer.get(1, timeout=30.0) is None
