@@ -15,9 +15,9 @@ Mutations (Python's ``ast``, on the functions named in ``TARGETS`` only):
   (``index[: max_det]``) removed.
 
 The repository is copied (tracked and untracked, not ignored, files) into a temporary folder; the
-worktree is never written. mutmut 3.8.1 is installed, but it copies and trampolines the whole
-package and runs the whole suite to map tests to functions, which does not fit two shared cores;
-this script runs a handful of chosen tests per module.
+worktree is never written. mutmut 3.8.1 is installed but not used (by design it trampolines the
+whole package and first runs the whole suite to map tests to functions: too much for two shared
+cores); this script runs a handful of chosen tests per module.
 
 Usage::
 
