@@ -26,7 +26,23 @@ import numpy as np
 from ..detections import Detections
 from .base import PredictOptions
 
-__all__ = ["post_filter", "filtered_detections"]
+__all__ = ["post_filter", "filtered_detections", "strict_threshold"]
+
+
+def strict_threshold(conf: float) -> float:
+    """The threshold to hand a library that keeps ``score > t`` (ultralytics' NMS, torchvision's box
+    heads) so that it keeps ``score >= conf``: the largest float32 below ``conf`` (both compare float32
+    scores). ``conf`` 0 stays 0 (the libraries refuse negative thresholds; a score of exactly 0 is dropped).
+
+    Example:
+        >>> import numpy as np
+        >>> t = strict_threshold(0.5)
+        >>> bool(np.float32(0.5) > t), bool(np.float32(np.nextafter(np.float32(0.5), np.float32(0))) > t)
+        (True, False)
+    """
+    if conf <= 0.0:
+        return 0.0
+    return float(np.nextafter(np.float32(conf), np.float32(0.0)))
 
 
 def post_filter(

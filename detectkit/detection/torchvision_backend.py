@@ -29,7 +29,7 @@ from ..detections import Detections
 from ..errors import ModelError, WeightsFormatError
 from ..weights import load_torch_file, resolve_weights
 from .base import PredictOptions
-from .postprocess import filtered_detections
+from .postprocess import filtered_detections, strict_threshold
 
 __all__ = ["TorchvisionBackend", "detection_builders", "build_model", "coco_names", "preprocess", "set_box_thresholds"]
 
@@ -158,7 +158,8 @@ class TorchvisionBackend:
     def _apply(self, options: PredictOptions) -> int:
         """Set the model's own thresholds; returns how many boxes to ask for before class filtering."""
         per_image = options.max_det if options.classes is None else max(options.max_det, 1000)
-        set_box_thresholds(self.model, score=options.conf, nms_iou=options.iou, per_image=per_image)
+        # torchvision keeps score > score_thresh; the post-filter then keeps score >= conf
+        set_box_thresholds(self.model, score=strict_threshold(options.conf), nms_iou=options.iou, per_image=per_image)
         transform = self.model.transform
         size = options.imgsz or self.default_imgsz
         if size is None:

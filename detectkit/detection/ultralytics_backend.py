@@ -19,6 +19,7 @@ from ..detections import Detections
 from ..errors import WeightsFormatError
 from ..weights import resolve_weights
 from .base import PredictOptions
+from .postprocess import strict_threshold
 
 __all__ = ["UltralyticsBackend", "looks_like_yolo_config"]
 
@@ -58,7 +59,7 @@ class UltralyticsBackend:
 
     def predict(self, images: Sequence[np.ndarray], options: PredictOptions) -> list[Detections]:
         kwargs: dict[str, Any] = {
-            "conf": options.conf,
+            "conf": strict_threshold(options.conf),  # ultralytics keeps score > conf; detectkit keeps >=
             "iou": options.iou,
             "max_det": options.max_det,
             "device": self._device_arg,

@@ -128,7 +128,10 @@ def test_live_mode_stays_fresh_and_counts_drops(no_thread_leaks):
     camera = FakeCamera(fps=250.0, limit=400)  # a frame every 4 ms
     detector = SquareDetector(delay=0.03)  # inference takes 30 ms: the camera is ~7x faster
     pipeline = Pipeline(camera, detector=detector, mode="live")
-    results = list(pipeline)
+    results, shown_at = [], []
+    for result in pipeline:
+        results.append(result)
+        shown_at.append(camera.produced)  # frames the camera had captured when this one was shown
     stats = pipeline.stats
 
     assert stats.frames_read == 400
@@ -136,12 +139,16 @@ def test_live_mode_stays_fresh_and_counts_drops(no_thread_leaks):
     indices = [r.index for r in results]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert max(np.diff(indices)) > 1  # frames skipped, never reordered
-    # every frame shown is at most about one inference old (30 ms); generous for a busy CI machine
-    latencies = stats.latency.values()
-    assert np.percentile(latencies, 50) < 0.15 and np.percentile(latencies, 99) < 0.4
-    # latency does not grow over the run
-    half = len(latencies) // 2
-    assert np.median(latencies[half:]) < 2 * np.median(latencies[:half]) + 0.02
+    # every frame shown is at most about one inference old, counted in camera frames in this run (no
+    # wall-clock bound: on a loaded machine the camera and the model slow down together). The camera
+    # captures ``per_call`` frames during one inference; a frame shown waited at most one inference in the
+    # one-frame buffer, then its own: about 2 * per_call frames newer than it exist when it is shown.
+    per_call = np.diff(indices)  # frames captured between two consecutive frames taken
+    age = np.array(shown_at) - np.array(indices) - 1  # frames captured after it, by the time it was shown
+    assert np.median(age) <= 2 * np.median(per_call) + 2, (np.median(age), np.median(per_call))
+    # freshness does not decay over the run (a growing queue would make the second half older)
+    half = len(age) // 2
+    assert np.median(age[half:]) <= 2 * np.median(age[:half]) + 2
     assert pipeline._frames.high_water <= 1 and pipeline._out.high_water <= 1
 
 
@@ -151,9 +158,11 @@ def test_capture_time_is_when_the_frame_arrived_not_when_the_read_began(no_threa
     pipeline = Pipeline(camera, detector=SquareDetector(), mode="live")
     results = list(pipeline)
     assert len(results) == 12 and pipeline.stats.frames_dropped == 0
-    assert np.median([r.latency for r in results]) < 0.025  # it was >= 0.05 when stamped before the read
     gaps = np.diff([r.frame.timestamp for r in results])
-    assert np.median(gaps) == pytest.approx(0.05, abs=0.01)
+    assert (gaps > 0).all()  # capture times in capture order
+    # stamped before the read, a frame's latency included the ~one frame period the read waited: compare
+    # the latency with the camera's own period measured in this run, not with a wall-clock figure
+    assert np.median([r.latency for r in results]) < 0.5 * np.median(gaps)
 
 
 def test_latency_runs_from_capture_to_the_sinks_drawing_included(tmp_path, no_thread_leaks):
@@ -197,11 +206,9 @@ def test_live_camera_that_disconnects_and_comes_back(no_thread_leaks):
 def test_live_camera_lost_for_good_is_reported_and_ends(no_thread_leaks):
     camera = FakeCamera(fps=100.0, lose_forever_after=20)
     pipeline = Pipeline(camera, detector=SquareDetector(), mode="live", retry_for=0.8, report=lambda m: None)
-    started = time.monotonic()
     with pytest.raises(SourceError, match="unplugged"):
-        for _ in pipeline:
+        for _ in pipeline:  # ends by itself after retry_for: a pipeline that retried forever would hang here
             pass
-    assert time.monotonic() - started < 5
     assert any("gave up" in m for _, m in pipeline.stats.events)
     assert not any(t.is_alive() for t in pipeline.threads)
 
