@@ -42,11 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     from ..errors import DetectKitError
+    from ..trust import trusting
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with trusting(getattr(args, "trust_model", False)):  # --trust-model: model files may run code
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("detectkit: interrupted", file=sys.stderr)
         return 130

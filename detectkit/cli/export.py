@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_trust_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(torch.onnx, classes in the file's metadata) to ONNX; --int8 adds int8 quantisation.",
     )
     parser.add_argument("--model", "-m", required=True, help="a YOLO .pt, a detectkit checkpoint, or a torchvision builder name")
+    add_trust_option(parser)
     parser.add_argument("--format", default="onnx", choices=["onnx"], help="output format (default: onnx)")
     parser.add_argument("--imgsz", type=int, default=None, help="input size (YOLO) / resize target (torchvision)")
     parser.add_argument("--int8", action="store_true", help="also quantise to int8 (YOLO: needs --data for calibration)")
@@ -34,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..deploy.onnx import export
 
-    path = export(args.model, args.format, imgsz=args.imgsz, int8=args.int8, out=args.out, opset=args.opset, data=args.data)
+    path = export(args.model, args.format, imgsz=args.imgsz, int8=args.int8, out=args.out, opset=args.opset, data=args.data,
+                  trust=args.trust_model)
     print(path)
     return 0

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..detection.model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata, write_onnx_metadata
 from ..detection.registry import family_of
-from ..errors import ModelError, WeightsFormatError
+from ..errors import DetectKitError, ModelError, WeightsFormatError
 
 __all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS"]
 
@@ -161,7 +161,14 @@ def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, da
 
     ultralytics = import_ultralytics()
     source = model if looks_like_yolo_config(model) and not Path(model).is_file() else str(resolve_weights(model, family="ultralytics"))
-    yolo = ultralytics.YOLO(source, task="detect")
+    try:
+        with keep_torch_threads():
+            yolo = ultralytics.YOLO(source, task="detect")
+    except DetectKitError:
+        raise  # refused (untrusted) or missing: the message names the file
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
     try:
         import onnxslim  # noqa: F401
 
@@ -206,6 +213,7 @@ def export(
     opset: int | None = None,
     data: Any = None,
     weights: Any = "DEFAULT",
+    trust: bool = False,
 ) -> Path:
     """Export a detector (either family) for deployment; returns the written file.
 
@@ -220,9 +228,12 @@ def export(
         opset: ONNX opset (default: 17 for torchvision, ultralytics' choice for YOLO).
         data: YOLO int8 only: the calibration dataset.
         weights: torchvision builder names only: ``"DEFAULT"`` (COCO weights) or ``None``.
+        trust: let the model file run code while it is read (see :mod:`detectkit.trust`); off: a
+            pickle that is not a checkpoint of known classes is refused.
 
     Raises:
         ModelError: an unknown format, or export failed.
+        WeightsFormatError: the model file is not a checkpoint, or would run code (untrusted).
 
     Example:
         >>> # export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
@@ -234,9 +245,12 @@ def export(
     target = Path(out) if out is not None else None
     if Path(text).suffix.lower() == ".onnx":
         raise WeightsFormatError(f"{text}: is already an ONNX file")
-    if family_of(text) == "ultralytics":
-        return _export_yolo(text, target, imgsz, int8, data, opset)
-    written = export_torchvision_onnx(text, target, imgsz=imgsz, opset=opset or 17, weights=weights)
+    from ..trust import trusting
+
+    with trusting(trust):
+        if family_of(text) == "ultralytics":
+            return _export_yolo(text, target, imgsz, int8, data, opset)
+        written = export_torchvision_onnx(text, target, imgsz=imgsz, opset=opset or 17, weights=weights)
     if int8:
         return quantize_int8(written, written.with_name(f"{written.stem}_int8.onnx"))
     return written

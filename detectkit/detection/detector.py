@@ -77,6 +77,10 @@ class Detector:
             ``None`` (untrained), or a path to a state dict for the builder.
         batch_size: how many images one model call takes when given a list
             (default: 8 on CUDA, 1 elsewhere).
+        trust: allow the model file to run code while it is read (a pickled ``.pt`` that is not a
+            state dict, a detectkit checkpoint or an ultralytics checkpoint of its own classes).
+            Off by default: such files are refused (:mod:`detectkit.trust`; also
+            ``DETECTKIT_TRUST_MODELS=1``). Only for files whose origin you trust.
 
     Thread safety: one Detector may be called from several threads; model calls are
     serialised by a lock (image decoding runs outside it).
@@ -99,18 +103,17 @@ class Detector:
         half: bool | None = None,
         weights: Any = "DEFAULT",
         batch_size: int | None = None,
+        trust: bool = False,
     ) -> None:
+        from ..trust import trusting
+
+        # thresholds are checked before anything is loaded: a bad one fails at once (ModelError)
+        options = PredictOptions(conf=conf, iou=iou, max_det=max_det, imgsz=imgsz)
         self.device = select_device(device)
-        self.backend: Backend = load_backend(model, self.device, weights=weights)
+        with trusting(trust):
+            self.backend: Backend = load_backend(model, self.device, weights=weights)
         self.model_name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-        self.options = PredictOptions(
-            conf=conf,
-            iou=iou,
-            classes=self._class_ids(classes),
-            max_det=max_det,
-            imgsz=imgsz,
-            half=half_allowed(self.device, half),
-        )
+        self.options = options.updated(classes=self._class_ids(classes), half=half_allowed(self.device, half))
         self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 1))
         self._lock = threading.Lock()
 
@@ -224,7 +227,7 @@ class Detector:
         options = self._options(dict(overrides))
         size = int(batch_size or self.batch_size)
         if size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {size}")
+            raise ModelError(f"batch_size must be at least 1, got {size}")
         batch: list[np.ndarray] = []
         for item in images:
             batch.append(load_image(item, color=color))
