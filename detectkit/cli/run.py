@@ -90,8 +90,19 @@ def run(args: argparse.Namespace) -> int:
     from ..factories import summarize_labels
     from ..video.sources import CaptureSource, open_source
 
-    # the source first: a wrong path fails at once, before any model is loaded
+    from ..errors import ModelError
+    from ..video.sinks import check_writable, make_sink
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ModelError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.batch is not None and args.batch < 1:
+        raise ModelError(f"--batch must be at least 1, got {args.batch}")
+    # the source and the output files first: a wrong path fails at once, before any model is loaded
     source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
+    for output in (args.save, args.json_path):
+        if output is not None and str(output) != "-":
+            make_sink(str(output))  # a name that is neither a video nor JSON lines
+            check_writable(Path(output), "write there")
     detector = _detector(args)
     recognizer = _recognizer(args) if args.faces else None
     if detector is None and recognizer is None:

@@ -287,7 +287,8 @@ class Pipeline:
             return self
         if self._closed:
             raise RuntimeError("this Pipeline has been closed; make a new one")
-        self.source.open()
+        if not self.source.is_open:  # run() opens it first, to give the sinks its size and rate
+            self.source.open()
         self._started = True
         self.stats.start()
         self._reader.start()
@@ -433,10 +434,12 @@ class Pipeline:
         needs_image = any(s.needs_image for s in sinks)
         opened: list[Sink] = []
         try:
-            self.start()
-            for s in sinks:
+            if not self._started and not self._closed and not self.source.is_open:
+                self.source.open()
+            for s in sinks:  # every output is opened (and fails) before the first frame is read
                 s.open(self.source.info)
                 opened.append(s)
+            self.start()
             for result in self._results():
                 started = time.perf_counter()
                 image = self.render(result) if needs_image else None
