@@ -74,8 +74,13 @@ def _prepare_save_dir(folder: Path) -> None:
     from ..errors import OutputError
     from ..video.sinks import output_error
 
-    if folder.exists() and not folder.is_dir():
+    from ..video.sinks import file_in_the_way
+
+    blocking = file_in_the_way(folder)
+    if blocking == folder:
         raise OutputError(f"{folder}: is a file, not a folder for the annotated images")
+    if blocking is not None:
+        raise OutputError(f"{folder}: cannot make the folder for the annotated images: {blocking} is a file")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

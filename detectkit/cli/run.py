@@ -86,7 +86,7 @@ def _recognizer(args: argparse.Namespace) -> "FaceRecognizer":
 def run(args: argparse.Namespace) -> int:
     from ..detections import Detections
     from ..video.pipeline import Pipeline
-    from ..video.sinks import WindowSink
+    from ..video.sinks import JsonLinesSink, WindowSink
     from ..factories import summarize_labels
     from ..video.sources import CaptureSource, open_source
 
@@ -99,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"--batch must be at least 1, got {args.batch}")
     # the source and the output files first: a wrong path fails at once, before any model is loaded
     source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
-    for output in (args.save, args.json_path):
-        if output is not None and str(output) != "-":
-            make_sink(str(output))  # a name that is neither a video nor JSON lines
-            check_writable(Path(output), "write there")
+    if args.save is not None:
+        make_sink(str(args.save))  # a name that is not a video file
+        check_writable(Path(args.save), "write the video")
+    if args.json_path is not None and args.json_path != "-":
+        check_writable(Path(args.json_path), "write the JSON lines file")
     detector = _detector(args)
     recognizer = _recognizer(args) if args.faces else None
     if detector is None and recognizer is None:
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save is not None:
         sinks.append(str(args.save))
     if args.json_path is not None:
-        sinks.append(args.json_path)
+        sinks.append(JsonLinesSink(args.json_path))  # --json is JSON lines whatever the name (/dev/stdout...)
     to_stdout = args.json_path != "-"
     if not sinks and to_stdout:  # nothing else asked for: say what each frame holds
 

@@ -72,6 +72,21 @@ def output_error(target: object, what: str, exc: OSError) -> OutputError:
     return OutputError(f"{target}: cannot {what} ({reason})")
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing ancestor of ``folder`` (itself included) when it is not a folder, else ``None``.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "a.txt"; _ = f.write_text("x")
+        >>> file_in_the_way(f / "sub" / "deeper") == f
+        True
+    """
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
 def check_writable(path: Path, what: str) -> None:
     """Make ``path``'s folder and check the file can be written, leaving no new file behind.
 
@@ -85,6 +100,9 @@ def check_writable(path: Path, what: str) -> None:
     """
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name to {what}")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise OutputError(f"{path}: cannot {what}: {blocking} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         existed = path.exists()
