@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=("auto", "live", "file"), default="auto",
                         help="live: newest frames only; file: every frame in order (default: live for cameras and streams)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--retry-for", type=float, default=60.0, metavar="SECONDS",
+                        help="live sources: give up on a lost camera or stream after this many seconds without frames "
+                        "(default: 60; 0: do not reconnect)")
     parser.add_argument("--stride", type=int, default=1, help="video files: process every N-th frame (default: 1, all)")
     parser.add_argument("--no-overlay", action="store_true", help="do not draw FPS and latency on the frames")
     parser.epilog = "--model auto: a local COCO YOLO (yolo11n.pt, yolov8n.pt, yolov8n_int8.onnx), else yolo11n.pt downloaded; --model none: faces only"
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.batch is not None and args.batch < 1:
         raise ModelError(f"--batch must be at least 1, got {args.batch}")
+    if not args.retry_for >= 0:
+        raise ModelError(f"--retry-for must be >= 0 seconds, got {args.retry_for}")
     # the source and the output files first: a wrong path fails at once, before any model is loaded
     source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
     if args.save is not None:
@@ -140,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         face_identity=args.face_identity,
         face_options={"detect_every": args.face_detect_every} if args.face_identity == "track" else None,
         max_frames=args.max_frames,
+        reconnect=None if args.retry_for > 0 else False,
+        retry_for=args.retry_for,
         overlay=not args.no_overlay,
         report=_say,
     )

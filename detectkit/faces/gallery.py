@@ -51,7 +51,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import GalleryError
+from ..errors import GalleryError, ModelError
 from .model_key import ModelKey
 from .index import ExactIndex, FaissIndex, make_index
 
@@ -763,6 +763,7 @@ class Gallery:
         Raises:
             GalleryError: queries of another dimension than ``model``'s, NaN, infinite or
                 all-zero queries, or a gallery that holds only other models' embeddings.
+            ModelError: ``top_k`` below 1.
 
         Example:
             >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
@@ -772,6 +773,8 @@ class Gallery:
             ([['A', None], ['A', None]], [[1.0, nan], [0.8, nan]])
         """
         model = _check_model(model)
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ModelError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None, :]
@@ -785,7 +788,7 @@ class Gallery:
             raise GalleryError("query embeddings contain NaN, infinite or all-zero vectors")
         queries = queries / norms
         cached = self._index(model)
-        owners, sims = cached.index.search(queries, max(1, int(top_k)))
+        owners, sims = cached.index.search(queries, top_k)
         names = np.full(owners.shape, None, dtype=object)
         for (i, j), owner in np.ndenumerate(owners):
             if owner >= 0:
