@@ -225,7 +225,7 @@ class Detector:
             >>> # for detections in detector.stream(Path("photos").glob("*.jpg"), batch_size=4): ...
         """
         options = self._options(dict(overrides))
-        size = int(batch_size or self.batch_size)
+        size = int(self.batch_size if batch_size is None else batch_size)
         if size < 1:
             raise ModelError(f"batch_size must be at least 1, got {size}")
         batch: list[np.ndarray] = []

@@ -284,11 +284,15 @@ def train_ultralytics(
 
 def _remove_failed_run_files(save_dir: Path, save_dir_existed: bool, data_dir: Path, data_existed: bool) -> None:
     """After a failed run: the data folder detectkit laid out is removed (when it made it), and the run
-    folder too when it made it and nothing else is in it; checkpoints already saved are kept."""
+    folder too when this run made it and saved no checkpoint (ultralytics' ``args.yaml`` alone is no
+    run); checkpoints already saved are kept, so an interrupted run can be resumed."""
     import shutil
 
     if not data_existed and data_dir.is_dir():
         shutil.rmtree(data_dir, ignore_errors=True)
+    if not save_dir_existed and save_dir.is_dir() and not any((save_dir / "weights").glob("*.pt")):
+        shutil.rmtree(save_dir, ignore_errors=True)
+        return
     if not save_dir_existed and save_dir.is_dir():
         with contextlib.suppress(OSError):
             for folder in sorted((p for p in save_dir.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):

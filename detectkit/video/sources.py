@@ -639,6 +639,7 @@ class FrameReader:
         self._stop = threading.Event()
         self._lost_since: float | None = None  # when the source was lost, until a frame comes again
         self._delay = backoff
+        self._corrupt_run = 0  # unreadable frames since the last good one
         # A read from a network stream can block inside OpenCV for its own timeout and cannot be
         # interrupted: that thread alone is a daemon, so a dead stream never holds the process.
         self.thread = threading.Thread(
@@ -664,11 +665,12 @@ class FrameReader:
         announced = self.source.info.frame_count
         if self.source.info.kind != "file" or not announced:
             return
-        missing = announced - self.source.next_index
+        last_good = self.source.next_index - self._corrupt_run  # unreadable frames at the very end are missing too
+        missing = announced - last_good
         if missing > 1:  # containers round their frame count; one frame is not a truncation
             self.stats.frames_missing = missing
-            self._say(f"{self.source.info.name}: ended at frame {self.source.next_index} of the {announced} it "
-                      "announces (the file is truncated or damaged)")
+            self._say(f"{self.source.info.name}: the last frame read is {last_good - 1}, but the file announces "
+                      f"{announced} frames: {missing} are missing (the file is truncated or damaged)")
 
     def _run(self) -> None:
         fps = self.source.info.fps
@@ -679,6 +681,7 @@ class FrameReader:
                 try:
                     frame = self.source.read()
                 except CorruptFrame as exc:
+                    self._corrupt_run += 1
                     self.stats.count("frames_corrupt")
                     self._say(f"skipped a corrupt frame: {exc}", event=self.stats.frames_corrupt <= 10)
                     continue
@@ -694,6 +697,7 @@ class FrameReader:
                 if self._lost_since is not None:
                     self._say(f"{self.source.info.name}: frames again after {time.monotonic() - self._lost_since:.1f} s")
                     self._lost_since, self._delay = None, self.backoff
+                self._corrupt_run = 0
                 self.stats.count("frames_read")
                 if period is not None:  # a file in live mode: delivered at its frame rate, as a camera would
                     due = paced_from + (self.stats.frames_read - 1) * period

@@ -266,7 +266,7 @@ class PipelineStats:
         if self.reconnects or self.size_changes:
             lines.append(f"source: {self.reconnects} reconnects, {self.size_changes} size changes")
         if self.frames_missing:
-            lines.append(f"source: the file ended {self.frames_missing} frames before the length it announces (truncated?)")
+            lines.append(f"source: {self.frames_missing} frames the file announces are missing (truncated or damaged file)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
