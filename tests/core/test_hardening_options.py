@@ -70,3 +70,11 @@ def test_top_k_below_one_is_refused():
         with pytest.raises(ModelError, match="top_k must be"):
             gallery.search_arrays(np.array([[1.0, 0.0]]), key, top_k=bad)
     assert gallery.search_arrays(np.array([[1.0, 0.0]]), key, top_k=1)[0].tolist() == [["A"]]
+
+
+@pytest.mark.parametrize("module_name", ["detectkit.trust", "detectkit.detection.base", "detectkit.video.sinks",
+                                         "detectkit._ultralytics_env"])
+def test_docstring_examples_of_the_hardened_modules(module_name):
+    from doc_examples import check_docstring_examples
+
+    check_docstring_examples(module_name)
