@@ -7,7 +7,10 @@ which, before the first import, sets (unless the user already set them):
 * ``YOLO_AUTOINSTALL=False``: ultralytics never ``pip install``s packages at run time;
 
 and after it turns ultralytics' anonymous usage events off for this process
-(the ``sync`` setting in the user's settings file is left as the user set it).
+(the ``sync`` setting in the user's settings file is left as the user set it), and makes
+ultralytics' checkpoint loading safe (:func:`install_safe_loading`): a ``.pt`` is read with
+``torch.load(weights_only=True)`` against ultralytics' allow-list of its own model classes (what
+``ULTRALYTICS_SAFE_LOAD=1`` does), unless :mod:`detectkit.trust` says the file is trusted.
 
 ultralytics' ``select_device`` also calls ``torch.set_num_threads(cpu_count - 1)`` for the
 whole process (1 thread on a 2-core machine, which halves every other torch model's speed):
@@ -43,8 +46,57 @@ def import_ultralytics() -> ModuleType:
         from ultralytics.utils import events
 
         events.events.enabled = False  # no Google Analytics posts from this process
+        install_safe_loading()
         _module = ultralytics
         return ultralytics
+
+
+def install_safe_loading() -> None:
+    """Make every ultralytics checkpoint load in this process safe unless the thread trusts it.
+
+    ultralytics reads ``.pt`` files in one place, ``ultralytics.nn.tasks.torch_safe_load`` (called by
+    ``load_checkpoint``: ``YOLO(path)``, the trainer's ``pretrained``/``resume``, export). By default it
+    unpickles them (``weights_only=False``: a file can run code). Here its ``SAFE_LOAD`` switch is turned
+    on, which also builds ``.yaml`` models without ``eval`` (a YAML ``activation`` must be a
+    ``torch.nn`` call), and ``torch_safe_load`` is wrapped so that its default is the restricted load
+    (``weights_only=True``, ultralytics' allow-list) unless :func:`detectkit.trust.models_trusted`.
+    A file the restricted load refuses raises :class:`~detectkit.errors.WeightsFormatError` naming it
+    and saying how to trust it. Idempotent.
+    """
+    import pickle
+
+    from ultralytics.nn import tasks
+
+    from .errors import WeightsFormatError
+    from .trust import models_trusted, untrusted_message
+
+    tasks.SAFE_LOAD = True
+    original = tasks.torch_safe_load
+    if getattr(original, "_detectkit_safe", False):
+        return
+
+    def torch_safe_load(weight: Any, safe_only: bool | None = None) -> Any:
+        if safe_only is None:
+            safe_only = not models_trusted()
+        try:
+            return original(weight, safe_only=safe_only)
+        except TypeError as exc:
+            if safe_only and isinstance(exc.__cause__, pickle.UnpicklingError):
+                detail = _refused_global(exc.__cause__)
+                raise WeightsFormatError(untrusted_message(weight, detail)) from exc
+            raise
+
+    torch_safe_load._detectkit_safe = True  # type: ignore[attr-defined]
+    torch_safe_load.__wrapped__ = original  # type: ignore[attr-defined]
+    tasks.torch_safe_load = torch_safe_load
+
+
+def _refused_global(exc: BaseException) -> str:
+    """``'needs builtins.exec'`` from torch's weights-only refusal, or ``''``."""
+    import re
+
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    return f"it needs {found.group(1)}" if found else ""
 
 
 def ultralytics_settings() -> Any:

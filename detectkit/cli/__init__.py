@@ -3,7 +3,8 @@
 Each sub-command lives in its own module here and exposes ``register(subparsers)``,
 which adds its parser and sets ``func(args) -> int`` as the handler. Errors that
 detectkit raises on purpose end the program with exit status 1 and one line on
-stderr; usage errors exit with 2; Ctrl-C with 130.
+stderr; usage errors exit with 2; Ctrl-C with 130; a closed stdout (``| head``) ends quietly
+with 141 (128 + SIGPIPE, as a shell reports for a tool stopped by it).
 
 Example:
     >>> from detectkit.cli import build_parser
@@ -42,21 +43,53 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     from ..errors import DetectKitError
+    from ..trust import trusting
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with trusting(getattr(args, "trust_model", False)):  # --trust-model: model files may run code
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("detectkit: interrupted", file=sys.stderr)
         return 130
-    except (DetectKitError, FileNotFoundError, ValueError) as exc:
-        message = str(exc).strip() or type(exc).__name__
-        first, *rest = message.splitlines()
-        print(f"detectkit {args.command}: error: {first}", file=sys.stderr)
-        for line in rest:  # multi-line errors (where weights were searched) keep their detail
-            print(f"  {line}", file=sys.stderr)
-        return 1
+    except BrokenPipeError:  # stdout closed by the reader (| head): end quietly, as Unix tools do
+        return _pipe_closed()
+    except DetectKitError as exc:
+        from ..video.sinks import PipeClosed
+
+        if isinstance(exc, PipeClosed):
+            return _pipe_closed()
+        return _say_error(args.command, exc)
+    except (FileNotFoundError, ValueError) as exc:
+        return _say_error(args.command, exc)
+
+
+PIPE_CLOSED_STATUS = 141
+"""Exit status when stdout was closed by the reader: 128 + SIGPIPE, what a shell reports for a tool killed by it."""
+
+
+def _pipe_closed() -> int:
+    """Point stdout at /dev/null (so Python's exit flush stays quiet) and return :data:`PIPE_CLOSED_STATUS`."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced by something without a file descriptor
+        pass
+    return PIPE_CLOSED_STATUS
+
+
+def _say_error(command: str, exc: BaseException) -> int:
+    """One line on stderr (more for multi-line messages); exit status 1."""
+    message = str(exc).strip() or type(exc).__name__
+    first, *rest = message.splitlines()
+    print(f"detectkit {command}: error: {first}", file=sys.stderr)
+    for line in rest:  # multi-line errors (where weights were searched) keep their detail
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import add_trust_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -28,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--camera", type=int, default=0, help="webcam index for the live demo (default: 0)")
     parser.add_argument("--gallery", default=None, help="faces for the live demo (default: $DETECTKIT_GALLERY or faces.db)")
     parser.add_argument("--model", "-m", default="auto", help="detector (default: auto = a local COCO YOLO, else yolo11n.pt; none: no objects)")
+    add_trust_option(parser)
     parser.add_argument("--no-faces", action="store_true", help="leave faces out")
     parser.add_argument("--out", type=Path, default=None, help="output folder of the clip demo (default: demo-output)")
     parser.add_argument("--save", type=Path, default=None, help="live demo: also save the annotated video here")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_trust_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(torch.onnx, classes in the file's metadata) to ONNX; --int8 adds int8 quantisation.",
     )
     parser.add_argument("--model", "-m", required=True, help="a YOLO .pt, a detectkit checkpoint, or a torchvision builder name")
+    add_trust_option(parser)
     parser.add_argument("--format", default="onnx", choices=["onnx", "openvino", "engine"],
                         help="onnx (default), openvino (a model folder; --int8 --data: NNCF int8, mAP before/after printed), "
                         "engine (TensorRT, YOLO, needs tensorrt and a GPU)")
@@ -39,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     path = export(args.model, args.format, imgsz=args.imgsz, int8=args.int8, out=args.out, opset=args.opset, data=args.data,
-                  log=lambda text: print(text, file=sys.stderr, flush=True))
+                  log=lambda text: print(text, file=sys.stderr, flush=True), trust=args.trust_model)
     print(path)
     return 0

@@ -5,9 +5,22 @@ from __future__ import annotations
 import argparse
 
 
+TRUST_HELP = (
+    "let the model file run code while it is read (a pickled .pt that is not a state dict, a detectkit "
+    "checkpoint or an ultralytics checkpoint of its own classes); only for files you trust "
+    "(also: DETECTKIT_TRUST_MODELS=1)"
+)
+
+
+def add_trust_option(parser: argparse.ArgumentParser) -> None:
+    """``--trust-model``: the command runs inside :func:`detectkit.trust.trusting` (see :func:`detectkit.cli.main`)."""
+    parser.add_argument("--trust-model", action="store_true", help=TRUST_HELP)
+
+
 def add_model_options(parser: argparse.ArgumentParser, default_model: str | None = None, *, runtime: str | None = None) -> None:
-    """``--model --conf --iou --classes --device --imgsz --max-det --runtime`` (``runtime``: its default)."""
+    """``--model --conf --iou --classes --device --imgsz --max-det --runtime --trust-model`` (``runtime``: its default)."""
     parser.add_argument("--model", "-m", default=default_model, help=f"model name or file (default: {default_model})")
+    add_trust_option(parser)
     parser.add_argument("--conf", type=float, default=0.25, help="minimum confidence (default: 0.25)")
     parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default: 0.45)")
     parser.add_argument(

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=("auto", "live", "file"), default="auto",
                         help="live: newest frames only; file: every frame in order (default: live for cameras and streams)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--retry-for", type=float, default=60.0, metavar="SECONDS",
+                        help="live sources: give up on a lost camera or stream after this many seconds without frames "
+                        "(default: 60; 0: do not reconnect)")
     parser.add_argument("--stride", type=int, default=1, help="video files: process every N-th frame (default: 1, all)")
     parser.add_argument("--no-overlay", action="store_true", help="do not draw FPS and latency on the frames")
     parser.epilog = "--model auto: a local COCO YOLO (yolo11n.pt, yolov8n.pt, yolov8n_int8.onnx), else yolo11n.pt downloaded; --model none: faces only"
@@ -88,12 +91,26 @@ def _recognizer(args: argparse.Namespace) -> "FaceRecognizer":
 def run(args: argparse.Namespace) -> int:
     from ..detections import Detections
     from ..video.pipeline import Pipeline
-    from ..video.sinks import WindowSink
+    from ..video.sinks import JsonLinesSink, WindowSink
     from ..factories import summarize_labels
     from ..video.sources import CaptureSource, open_source
 
-    # the source first: a wrong path fails at once, before any model is loaded
+    from ..errors import ModelError
+    from ..video.sinks import check_writable, make_sink
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ModelError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.batch is not None and args.batch < 1:
+        raise ModelError(f"--batch must be at least 1, got {args.batch}")
+    if not args.retry_for >= 0:
+        raise ModelError(f"--retry-for must be >= 0 seconds, got {args.retry_for}")
+    # the source and the output files first: a wrong path fails at once, before any model is loaded
     source = CaptureSource(args.source, stride=args.stride) if args.stride != 1 else open_source(args.source)
+    if args.save is not None:
+        make_sink(str(args.save))  # a name that is not a video file
+        check_writable(Path(args.save), "write the video")
+    if args.json_path is not None and args.json_path != "-":
+        check_writable(Path(args.json_path), "write the JSON lines file")
     detector = _detector(args)
     recognizer = _recognizer(args) if args.faces else None
     if detector is None and recognizer is None:
@@ -111,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save is not None:
         sinks.append(str(args.save))
     if args.json_path is not None:
-        sinks.append(args.json_path)
+        sinks.append(JsonLinesSink(args.json_path))  # --json is JSON lines whatever the name (/dev/stdout...)
     to_stdout = args.json_path != "-"
     if not sinks and to_stdout:  # nothing else asked for: say what each frame holds
 
@@ -136,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         face_identity=args.face_identity,
         face_options={"detect_every": args.face_detect_every} if args.face_identity == "track" else None,
         max_frames=args.max_frames,
+        reconnect=None if args.retry_for > 0 else False,
+        retry_for=args.retry_for,
         overlay=not args.no_overlay,
         report=_say,
     )

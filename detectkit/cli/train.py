@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .options import add_trust_option
+
 
 def _freeze(text: str) -> int | str | list[int]:
     """``3`` -> 3, ``backbone`` -> 'backbone', ``0,1,2`` -> [0, 1, 2].
@@ -42,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "VOC or Penn-Fudan dataset. Writes weights/best.pt, weights/last.pt, metrics.csv and plots.",
     )
     parser.add_argument("--model", "-m", required=True, help="yolo11n.pt, yolov8n.yaml, fasterrcnn_resnet50_fpn, a checkpoint...")
+    add_trust_option(parser)
     parser.add_argument("--data", "-d", required=True, help="data YAML, COCO json, or dataset folder")
     parser.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
     parser.add_argument("--imgsz", type=int, default=640, help="image size (default: 640)")

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from .options import add_trust_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per-class AP, precision and recall, computed by pycocotools.",
     )
     parser.add_argument("--model", "-m", required=True, help="model name or file (YOLO .pt/.onnx, torchvision name, checkpoint)")
+    add_trust_option(parser)
     parser.add_argument("--data", "-d", required=True, help="data YAML, COCO json, or dataset folder")
     parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
     parser.add_argument("--conf", type=float, default=0.001, help="confidence threshold (default: 0.001)")

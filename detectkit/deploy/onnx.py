@@ -32,7 +32,7 @@ from typing import Any
 
 from ..detection.model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata, write_onnx_metadata
 from ..detection.registry import family_of
-from ..errors import ModelError, WeightsFormatError
+from ..errors import DetectKitError, ModelError, WeightsFormatError
 from ..registry import BuiltinRegistry, Registry
 
 __all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS", "EXPORTERS"]
@@ -165,7 +165,14 @@ def _export_yolo(model: str, out: Path | None, imgsz: int | None, int8: bool, da
 
     ultralytics = import_ultralytics()
     source = model if looks_like_yolo_config(model) and not Path(model).is_file() else str(resolve_weights(model, family="ultralytics"))
-    yolo = ultralytics.YOLO(source, task="detect")
+    try:
+        with keep_torch_threads():
+            yolo = ultralytics.YOLO(source, task="detect")
+    except DetectKitError:
+        raise  # refused (untrusted) or missing: the message names the file
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
     try:
         import onnxslim  # noqa: F401
 
@@ -211,6 +218,7 @@ def export(
     data: Any = None,
     weights: Any = "DEFAULT",
     log: Any = None,
+    trust: bool = False,
 ) -> Path:
     """Export a detector (either family) for deployment; returns the written file.
 
@@ -227,9 +235,12 @@ def export(
         data: YOLO int8 only: the calibration dataset.
         weights: torchvision builder names only: ``"DEFAULT"`` (COCO weights) or ``None``.
         log: ``"openvino"`` with a labelled ``data``: where the mAP before and after goes (e.g. ``print``).
+        trust: let the model file run code while it is read (see :mod:`detectkit.trust`); off: a
+            pickle that is not a checkpoint of known classes is refused.
 
     Raises:
         ModelError: an unknown format, or export failed.
+        WeightsFormatError: the model file is not a checkpoint, or would run code (untrusted).
 
     Example:
         >>> # export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
@@ -237,15 +248,19 @@ def export(
     """
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
+    from ..trust import trusting
+
     if format.lower() != "onnx":
-        return EXPORTERS.get(format.lower())(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
+        with trusting(trust):
+            return EXPORTERS.get(format.lower())(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
     text = os.fspath(model)
     target = Path(out) if out is not None else None
     if Path(text).suffix.lower() == ".onnx":
         raise WeightsFormatError(f"{text}: is already an ONNX file")
-    if family_of(text) == "ultralytics":
-        return _export_yolo(text, target, imgsz, int8, data, opset)
-    written = export_torchvision_onnx(text, target, imgsz=imgsz, opset=opset or 17, weights=weights)
+    with trusting(trust):
+        if family_of(text) == "ultralytics":
+            return _export_yolo(text, target, imgsz, int8, data, opset)
+        written = export_torchvision_onnx(text, target, imgsz=imgsz, opset=opset or 17, weights=weights)
     if int8:
         return quantize_int8(written, written.with_name(f"{written.stem}_int8.onnx"))
     return written

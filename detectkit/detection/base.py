@@ -16,12 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from ..detections import Detections
+from ..errors import ModelError
 
 __all__ = ["PredictOptions", "Backend"]
 
@@ -38,18 +41,34 @@ class PredictOptions:
     half: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.conf <= 1.0:
-            raise ValueError(f"conf must be in [0, 1], got {self.conf}")
-        if not 0.0 <= self.iou <= 1.0:
-            raise ValueError(f"iou must be in [0, 1], got {self.iou}")
-        if self.max_det < 1:
-            raise ValueError(f"max_det must be at least 1, got {self.max_det}")
-        if self.imgsz is not None and self.imgsz < 32:
-            raise ValueError(f"imgsz must be at least 32 pixels, got {self.imgsz}")
+        """Refuse options no backend can honour, with a :class:`~detectkit.errors.ModelError`.
+
+        Example:
+            >>> PredictOptions(conf=2)
+            Traceback (most recent call last):
+            ...
+            detectkit.errors.ModelError: conf must be a number in [0, 1], got 2
+        """
+        for name in ("conf", "iou"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+                raise ModelError(f"{name} must be a number in [0, 1], got {value!r}")
+        if not _is_int(self.max_det) or self.max_det < 1:
+            raise ModelError(f"max_det must be a whole number of at least 1, got {self.max_det!r}")
+        if self.imgsz is not None and (not _is_int(self.imgsz) or self.imgsz < 32):
+            raise ModelError(f"imgsz must be a whole number of pixels, at least 32, got {self.imgsz!r}")
 
     def updated(self, **changes: Any) -> "PredictOptions":
         """A copy with some fields changed (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(float(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class Backend(Protocol):

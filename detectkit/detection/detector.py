@@ -83,6 +83,10 @@ class Detector:
             (see :mod:`detectkit.runtimes`).
         calibration: with a runtime that converts to OpenVINO: a dataset whose images calibrate
             NNCF int8 quantisation (``None``: fp32).
+        trust: allow the model file to run code while it is read (a pickled ``.pt`` that is not a
+            state dict, a detectkit checkpoint or an ultralytics checkpoint of its own classes).
+            Off by default: such files are refused (:mod:`detectkit.trust`; also
+            ``DETECTKIT_TRUST_MODELS=1``). Only for files whose origin you trust.
 
     Thread safety: one Detector may be called from several threads; model calls are
     serialised by a lock (image decoding runs outside it).
@@ -107,24 +111,23 @@ class Detector:
         batch_size: int | None = None,
         runtime: str | None = None,
         calibration: Any = None,
+        trust: bool = False,
     ) -> None:
-        self.device = select_device(device)
-        if runtime is None and calibration is None:
-            self.backend: Backend = load_backend(model, self.device, weights=weights)
-        else:
-            from .registry import runtime_loader
+        from ..trust import trusting
 
-            self.backend = runtime_loader()(model, self.device, runtime=runtime or "auto", weights=weights, imgsz=imgsz,
-                                           calibration=calibration, load_default=load_backend)
+        # thresholds are checked before anything is loaded: a bad one fails at once (ModelError)
+        options = PredictOptions(conf=conf, iou=iou, max_det=max_det, imgsz=imgsz)
+        self.device = select_device(device)
+        with trusting(trust):
+            if runtime is None and calibration is None:
+                self.backend: Backend = load_backend(model, self.device, weights=weights)
+            else:
+                from .registry import runtime_loader
+
+                self.backend = runtime_loader()(model, self.device, runtime=runtime or "auto", weights=weights,
+                                               imgsz=imgsz, calibration=calibration, load_default=load_backend)
         self.model_name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-        self.options = PredictOptions(
-            conf=conf,
-            iou=iou,
-            classes=self._class_ids(classes),
-            max_det=max_det,
-            imgsz=imgsz,
-            half=half_allowed(self.device, half),
-        )
+        self.options = options.updated(classes=self._class_ids(classes), half=half_allowed(self.device, half))
         self.batch_size = int(batch_size or (8 if self.device.type == "cuda" else 1))
         self._lock = threading.Lock()
 
@@ -243,9 +246,9 @@ class Detector:
             >>> # for detections in detector.stream(Path("photos").glob("*.jpg"), batch_size=4): ...
         """
         options = self._options(dict(overrides))
-        size = int(batch_size or self.batch_size)
+        size = int(self.batch_size if batch_size is None else batch_size)
         if size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {size}")
+            raise ModelError(f"batch_size must be at least 1, got {size}")
         batch: list[np.ndarray] = []
         for item in images:
             batch.append(load_image(item, color=color))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._ultralytics_env import import_ultralytics, keep_torch_threads
 from ..detections import Detections
-from ..errors import WeightsFormatError
+from ..errors import DetectKitError, WeightsFormatError
 from ..weights import resolve_weights
 from .base import PredictOptions
 from .postprocess import strict_threshold
@@ -30,7 +30,12 @@ def looks_like_yolo_config(spec: str) -> bool:
 
 
 class UltralyticsBackend:
-    """One ultralytics ``YOLO`` model behind detectkit's backend interface."""
+    """One ultralytics ``YOLO`` model behind detectkit's backend interface.
+
+    ``.pt`` checkpoints are read with ultralytics' restricted loader (only its own model classes
+    are rebuilt; nothing in the file runs) unless the thread trusts model files
+    (:mod:`detectkit.trust`: ``Detector(..., trust=True)``).
+    """
 
     family = "ultralytics"
 
@@ -42,6 +47,8 @@ class UltralyticsBackend:
             with keep_torch_threads():
                 self.model = ultralytics.YOLO(source, task="detect")
                 names = self.model.names  # exported files are opened here
+        except DetectKitError:
+            raise  # a refused (untrusted) file: the message already names it and says what to do
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc

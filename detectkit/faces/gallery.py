@@ -49,7 +49,7 @@ from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import GalleryError
+from ..errors import GalleryError, ModelError
 from . import gallery_io
 from .gallery_checks import MAX_METADATA_BYTES, MAX_NAME_LENGTH, check_model, check_vectors, metadata_json, validate_name
 from .gallery_records import GalleryStore, Identity, OnConflict
@@ -379,6 +379,7 @@ class Gallery:
         Raises:
             GalleryError: queries of another dimension than ``model``'s, NaN, infinite or
                 all-zero queries, or a gallery that holds only other models' embeddings.
+            ModelError: ``top_k`` below 1.
 
         Example:
             >>> g = Gallery(":memory:"); key = ModelKey("toy", "v1", 2)
@@ -388,6 +389,8 @@ class Gallery:
             ([['A', None], ['A', None]], [[1.0, nan], [0.8, nan]])
         """
         model = check_model(model)
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ModelError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None, :]
@@ -400,7 +403,7 @@ class Gallery:
         if not np.all(np.isfinite(norms)) or np.any(norms < 1e-6):
             raise GalleryError("query embeddings contain NaN, infinite or all-zero vectors")
         queries = queries / norms
-        k = max(1, int(top_k))
+        k = int(top_k)
         if self.index_kind in ("hnsw", "scan"):
             names, sims = self.store.search(queries, model, k, kind=self.index_kind, **self.index_options)  # type: ignore[attr-defined]
             if len(queries) and all(n is None for n in names[:, 0]):

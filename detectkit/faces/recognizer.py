@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from ..detections import Detections
-from ..errors import FaceError, GalleryError, ImageError
+from ..errors import FaceError, GalleryError, ImageError, ModelError
 from ..images import ImageInput, describe, load_image
 from .calibration import Calibration, Pair, calibrate, read_pairs
 from .embedders import Embedder, make_embedder
@@ -359,12 +359,14 @@ class FaceRecognizer:
             >>> # for face in recognizer.identify("group.jpg", top_k=3):
             >>> #     print(face.box, face.identity or "unknown", face.similarity)
         """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ModelError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         array = load_image(image)
         faces = self.detect([array])[0]
         if len(faces) == 0:
             return []
         vectors = self.embed(array, faces)
-        names, sims = self.gallery.search_arrays(vectors, self.embedder.key, max(1, int(top_k)))
+        names, sims = self.gallery.search_arrays(vectors, self.embedder.key, top_k)
         results = []
         for i in range(len(faces)):
             candidates = [Match(str(n), float(s)) for n, s in zip(names[i], sims[i]) if n is not None]

@@ -89,6 +89,7 @@ def finetune(
     progress: bool = True,
     final_eval: bool = True,
     time_budget: float | None = None,
+    trust: bool = False,
     **options: Any,
 ) -> TrainRun:
     """Fine-tune a detector on a labelled dataset; returns the run (checkpoints, per-epoch metrics, plots).
@@ -122,6 +123,9 @@ def finetune(
         time_budget: seconds of training (validation included) after which the run ends; the number of
             epochs is cut to what fits at the mean epoch time and the schedule stretched to match
             (torchvision: ``epochs`` stays the upper limit; YOLO: ultralytics' ``time``, which replaces ``epochs``).
+        trust: let ``model`` and ``resume`` files run code while they are read (pickles that are not
+            state dicts, detectkit checkpoints or ultralytics' own classes); off: they are refused
+            (:mod:`detectkit.trust`).
         **options: family-specific settings. torchvision: ``weights`` (``"DEFAULT"``, ``None`` or a
             COCO state-dict path), ``trainable_backbone_layers``, ``warmup_epochs`` (1.0), ``clip``
             (gradient-norm clip, 10.0), ``amp`` (on CUDA, True), ``augment``
@@ -135,6 +139,7 @@ def finetune(
         DatasetError: the data cannot be read or fail validation (the whole summary in the message).
         ModelError: an unknown model or option, or settings that do not fit together.
         WeightsNotFoundError: explicit weights, or the checkpoint to resume from, are missing.
+        WeightsFormatError: a model or resume file that is not a checkpoint, or would run code (untrusted).
 
     Example:
         >>> # run = finetune("yolo11n.pt", "shapes/data.yaml", epochs=10, imgsz=320, freeze="backbone")
@@ -146,6 +151,19 @@ def finetune(
         raise ModelError(f"batch must be at least 1, got {batch}")
     if imgsz < 32:
         raise ModelError(f"imgsz must be at least 32, got {imgsz}")
+    from ..trust import trusting
+
+    with trusting(trust):
+        return _finetune(model, data, epochs=epochs, imgsz=imgsz, batch=batch, freeze=freeze, lr=lr, device=device,
+                         out=out, seed=seed, resume=resume, patience=patience, optimizer=optimizer, schedule=schedule,
+                         val_fraction=val_fraction, workers=workers, progress=progress, final_eval=final_eval,
+                         time_budget=time_budget, **options)
+
+
+def _finetune(model: str | os.PathLike, data: DataSpec, *, epochs: int, imgsz: int, batch: int, freeze: Any,
+              lr: float | None, device: Any, out: str | os.PathLike, seed: int, resume: Any, patience: int | None,
+              optimizer: str, schedule: str, val_fraction: float, workers: int, progress: bool, final_eval: bool,
+              time_budget: float | None, **options: Any) -> TrainRun:
     family = family_of(model)
     train, val = load_splits(data, val_fraction, seed)
     save_dir = _run_dir(out, resume)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._ultralytics_env import import_ultralytics, keep_torch_threads
-from ..errors import ModelError, WeightsNotFoundError
+from ..errors import DetectKitError, ModelError, WeightsFormatError, WeightsNotFoundError
 from .data_model import DetectionDataset
 from .run import TrainRun, fitness, plot_history, write_history
 
@@ -248,12 +248,12 @@ def train_ultralytics(
     ultralytics = import_ultralytics()
     from ..detection.ultralytics_backend import looks_like_yolo_config
     from ..weights import resolve_weights
-    from .convert import to_ultralytics_yaml
 
     if schedule not in ("cosine", "linear"):
         raise ModelError(f"schedule={schedule!r}: YOLO training has 'cosine' or 'linear' (ultralytics' two schedules)")
     save_dir = Path(save_dir).resolve()
-    data_yaml = to_ultralytics_yaml(train, val, save_dir / "data")
+    save_dir_existed, data_dir = save_dir.exists(), save_dir / "data"
+    data_existed = data_dir.exists()
     last = save_dir / "weights" / "last.pt"
     if resume:
         last = Path(resume) if isinstance(resume, (str, os.PathLike)) else last
@@ -264,7 +264,52 @@ def train_ultralytics(
         source = model  # an architecture: trained from scratch
     else:
         source = str(resolve_weights(model, family="ultralytics"))
-    yolo = ultralytics.YOLO(source, task="detect")
+    try:
+        with keep_torch_threads():
+            yolo = ultralytics.YOLO(source, task="detect")  # the file is read (safely) before anything is written
+    except DetectKitError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
+    try:
+        return _train(yolo, model, source, train, val, last, data_dir, epochs=epochs, imgsz=imgsz, batch=batch,
+                      freeze=freeze, lr=lr, device=device, save_dir=save_dir, seed=seed, resume=resume,
+                      patience=patience, optimizer=optimizer, schedule=schedule, workers=workers, plots=plots,
+                      progress=progress, final_eval=final_eval, time_budget=time_budget, **overrides)
+    except BaseException:
+        _remove_failed_run_files(save_dir, save_dir_existed, data_dir, data_existed)
+        raise
+
+
+def _remove_failed_run_files(save_dir: Path, save_dir_existed: bool, data_dir: Path, data_existed: bool) -> None:
+    """After a failed run: the data folder detectkit laid out is removed (when it made it), and the run
+    folder too when this run made it and saved no checkpoint (ultralytics' ``args.yaml`` alone is no
+    run); checkpoints already saved are kept, so an interrupted run can be resumed."""
+    import shutil
+
+    if not data_existed and data_dir.is_dir():
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if not save_dir_existed and save_dir.is_dir() and not any((save_dir / "weights").glob("*.pt")):
+        shutil.rmtree(save_dir, ignore_errors=True)
+        return
+    if not save_dir_existed and save_dir.is_dir():
+        with contextlib.suppress(OSError):
+            for folder in sorted((p for p in save_dir.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+            if not any(save_dir.iterdir()):
+                save_dir.rmdir()
+
+
+def _train(yolo: Any, model: str, source: str, train: DetectionDataset, val: DetectionDataset, last: Path,
+           data_dir: Path, *, epochs: int, imgsz: int, batch: int, freeze: Any, lr: float | None, device: Any,
+           save_dir: Path, seed: int, resume: Any, patience: int | None, optimizer: str, schedule: str,
+           workers: int, plots: bool, progress: bool, final_eval: bool, time_budget: float | None,
+           **overrides: Any) -> TrainRun:
+    from .convert import to_ultralytics_yaml
+
+    data_yaml = to_ultralytics_yaml(train, val, data_dir)
     device_arg = _device_arg(device)
     args: dict[str, Any] = dict(
         data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), device=device_arg,

@@ -183,8 +183,9 @@ class Pipeline:
         track: ``True`` (or a :class:`~detectkit.video.tracking.TrackerConfig`) to give objects track ids.
         batch_size: frames per model call (default: 1 in live mode, where a batch would be made of
             frames older than the newest; :func:`default_batch_size` in file mode).
-        mode: ``"live"`` (newest frames only, drops counted, lost sources reconnected),
-            ``"file"`` (every frame, in order), or ``"auto"``: live for webcams and streams.
+        mode: ``"live"`` (newest frames only, drops counted, lost sources reconnected; a video file
+            is delivered at its frame rate, as a camera would), ``"file"`` (every frame, in order),
+            or ``"auto"``: live for webcams and streams.
         stages: more stages, run after the built-in ones: callables taking the list of
             :class:`FrameResult` of a batch and filling them in.
         face_identity: ``"track"``, ``"frame"`` or ``"none"`` (see :class:`FaceStage`).
@@ -224,7 +225,13 @@ class Pipeline:
         report: Callable[[str], None] | None = None,
     ) -> None:
         if mode not in ("auto", "live", "file"):
-            raise ValueError(f"mode must be 'auto', 'live' or 'file', not {mode!r}")
+            raise ModelError(f"mode must be 'auto', 'live' or 'file', not {mode!r}")
+        if max_frames is not None and (not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 1):
+            raise ModelError(f"max_frames must be a whole number of at least 1 (or None), got {max_frames!r}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ModelError(f"batch_size must be at least 1, got {batch_size!r}")
+        if retry_for is not None and not retry_for >= 0:
+            raise ModelError(f"retry_for must be >= 0 seconds (or None: for ever), got {retry_for!r}")
         self.source: VideoSource = open_source(source)
         self.mode = mode if mode != "auto" else ("live" if self.source.info.live else "file")
         if isinstance(detector, (str, os.PathLike)):
@@ -238,7 +245,7 @@ class Pipeline:
         # live: one frame, the newest, at a time (a batch of n would show frames up to n-1 camera periods old)
         self.batch_size = int(batch_size or (1 if self.mode == "live" else default_batch_size(detector)))
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise ModelError(f"batch_size must be at least 1, got {self.batch_size}")
         self.stages: list[Any] = []
         if detector is not None:
             self.stages.append(DetectStage(detector))
@@ -264,6 +271,7 @@ class Pipeline:
             retry_for=retry_for,
             report=self.report,
             max_frames=None if live else max_frames,  # a file is read no further than asked
+            pace=live,  # a video file in live mode comes at its frame rate, as from a camera
         )
         self._worker = threading.Thread(target=self._work, name="detectkit-worker")
         self._worker_error: BaseException | None = None
@@ -287,7 +295,8 @@ class Pipeline:
             return self
         if self._closed:
             raise RuntimeError("this Pipeline has been closed; make a new one")
-        self.source.open()
+        if not self.source.is_open:  # run() opens it first, to give the sinks its size and rate
+            self.source.open()
         self._started = True
         self.stats.start()
         self._reader.start()
@@ -433,10 +442,12 @@ class Pipeline:
         needs_image = any(s.needs_image for s in sinks)
         opened: list[Sink] = []
         try:
-            self.start()
-            for s in sinks:
+            if not self._started and not self._closed and not self.source.is_open:
+                self.source.open()
+            for s in sinks:  # every output is opened (and fails) before the first frame is read
                 s.open(self.source.info)
                 opened.append(s)
+            self.start()
             for result in self._results():
                 started = time.perf_counter()
                 image = self.render(result) if needs_image else None

@@ -7,6 +7,12 @@ error or Ctrl-C too, so files are complete: a video file is finalised (playable)
 lines file holds whole lines only. ``write`` returning ``False`` stops the pipeline (the
 window does that on ``q`` or Esc).
 
+Every failure to open or write an output is an :class:`~detectkit.errors.OutputError` naming
+it (a folder that cannot be made, a parent that is a file, no permission, a full disk);
+``open`` checks that files can be written, so a bad output fails before the first frame.
+A closed stdout (``--json - | head``) is :class:`PipeClosed`, which the command line ends
+quietly on, as Unix tools do.
+
 Example:
     >>> from detectkit.video.sinks import make_sink
     >>> type(make_sink("out.mp4")).__name__, type(make_sink("out.jsonl")).__name__
@@ -31,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Sink",
+    "PipeClosed",
     "VideoWriterSink",
     "JsonLinesSink",
     "WindowSink",
@@ -43,6 +50,68 @@ __all__ = [
 
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+class PipeClosed(OutputError):
+    """stdout (or another pipe) was closed by the reader (``| head``): stop quietly, nothing is wrong."""
+
+
+def output_error(target: object, what: str, exc: OSError) -> OutputError:
+    """The :class:`OutputError` for an ``OSError`` on an output (:class:`PipeClosed` for a closed pipe).
+
+    Example:
+        >>> import errno
+        >>> str(output_error("out.jsonl", "write the JSON lines file", OSError(errno.ENOSPC, "No space left on device")))
+        'out.jsonl: cannot write the JSON lines file (No space left on device)'
+    """
+    import errno
+
+    if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
+        return PipeClosed(f"{target}: the reader closed the pipe")
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{target}: cannot {what} ({reason})")
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing ancestor of ``folder`` (itself included) when it is not a folder, else ``None``.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "a.txt"; _ = f.write_text("x")
+        >>> file_in_the_way(f / "sub" / "deeper") == f
+        True
+    """
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Make ``path``'s folder and check the file can be written, leaving no new file behind.
+
+    Raises:
+        OutputError: the folder cannot be made (a parent is a file, no permission), ``path`` is a
+            folder, or the file cannot be opened for writing.
+
+    Example:
+        >>> import tempfile
+        >>> check_writable(Path(tempfile.mkdtemp()) / "sub" / "out.mp4", "write the video")
+    """
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name to {what}")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise OutputError(f"{path}: cannot {what}: {blocking} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise output_error(path, what, exc) from exc
 
 
 class Sink:
@@ -121,13 +190,14 @@ class VideoWriterSink(Sink):
     MAX_FILL_SECONDS = 5.0
 
     def open(self, info: "SourceInfo") -> None:
+        check_writable(self.path, "write the video")  # fails here, before the first frame
         self._source_fps = info.fps
         self._live = bool(info.live)
 
     def _start(self, width: int, height: int) -> None:
         import cv2
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(self.path, "write the video")
         fps = float(self.fps or self._source_fps or 25.0)
         writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), fps, (width, height))
         if not writer.isOpened():
@@ -160,6 +230,9 @@ class VideoWriterSink(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            # OpenCV's writer reports no write errors: a full disk shows as an empty or missing file
+            if self.frames and (not self.path.is_file() or self.path.stat().st_size == 0):
+                raise OutputError(f"{self.path}: the video could not be written (is the disk full?)")
 
 
 class JsonLinesSink(Sink):
@@ -189,24 +262,38 @@ class JsonLinesSink(Sink):
             self._handle = sys.stdout
         else:
             path = Path(self.target)  # type: ignore[arg-type]
+            if path.is_dir():
+                raise OutputError(f"{path}: is a folder; give a file name for the JSON lines")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._handle = open(path, "w", encoding="utf-8")
             except OSError as exc:
-                raise OutputError(f"{path}: cannot write the JSON lines file ({exc.strerror or exc})") from exc
+                raise output_error(path, "write the JSON lines file", exc) from exc
             self._owned = True
+        self._failed = False
+
+    def _name(self) -> str:
+        return "stdout" if self._handle is sys.stdout or str(self.target) == "-" else str(getattr(self.target, "name", self.target))
 
     def write(self, result: "FrameResult", image: np.ndarray | None) -> bool:
         assert self._handle is not None, "open() the sink first"
-        self._handle.write(result.to_json() + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(result.to_json() + "\n")
+            self._handle.flush()
+        except OSError as exc:
+            self._failed = True
+            raise output_error(self._name(), "write the JSON lines file", exc) from exc
         self.lines += 1
         return True
 
     def close(self) -> None:
-        if self._handle is not None and self._owned:
-            self._handle.close()
-        self._handle = None
+        handle, self._handle = self._handle, None
+        if handle is not None and self._owned:
+            try:
+                handle.close()
+            except OSError as exc:
+                if not getattr(self, "_failed", False):  # the write that failed was reported already
+                    raise output_error(self._name(), "finish the JSON lines file", exc) from exc
 
 
 def display_available() -> tuple[bool, str]:

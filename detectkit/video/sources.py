@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import threading
@@ -100,6 +101,29 @@ class SourceInfo:
     frame_count: int | None = None
 
 
+# FFmpeg (inside OpenCV) prints its own error lines ("Connection refused") to stderr at every try to
+# open a dead stream; its level is read once, when OpenCV first opens a capture. Quiet unless the
+# user set it: detectkit reports a lost stream itself, once per outage.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own warnings off while a stream is opened (restored after)."""
+    try:
+        from cv2.utils import logging as cv_logging
+
+        before = cv_logging.getLogLevel()
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):  # pragma: no cover - an OpenCV without utils.logging
+        yield
+        return
+    try:
+        yield
+    finally:
+        cv_logging.setLogLevel(before)
+
+
 class CorruptFrame(Exception):
     """Raised by :meth:`VideoSource.read` for one unreadable frame: skip it and read on."""
 
@@ -153,6 +177,11 @@ class VideoSource:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
             raise CorruptFrame(f"{self.info.name}: frame {index} is not a BGR uint8 image")
         return Frame(image, index, meta.pop("timestamp", stamp), **meta)
+
+    @property
+    def next_index(self) -> int:
+        """The index the next frame read will have (frames skipped or unreadable included)."""
+        return self._next_index
 
     def skip_index(self) -> int:
         """Count an unreadable frame (keeps later indices true to the source); returns its index."""
@@ -244,7 +273,8 @@ class CaptureSource(VideoSource):
             cap = self._opener(self.target)
         elif self.info.kind == "stream":  # a dead stream must not block a read for long
             ms = int(1000 * self.timeout)
-            cap = cv2.VideoCapture(self.target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+            with _quiet_opencv():  # a refused connection is reported once per outage, by the reader
+                cap = cv2.VideoCapture(self.target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
         else:
             cap = cv2.VideoCapture(self.target)
         if cap is None or not cap.isOpened():
@@ -573,6 +603,11 @@ class FrameReader:
         reconnect: reopen a lost live source.
         report: called with a message for each fault (lost source, reconnection, corrupt frame).
         max_frames: stop after reading this many frames.
+        pace: deliver a recorded source (a video file, ``info.live`` false) at its frame rate, as a
+            camera would: what live mode does with a file, so that it shows what a camera would show.
+
+    At the end of a file that announces more frames than it delivered, ``stats.frames_missing``
+    says how many, and a message is reported.
     """
 
     def __init__(
@@ -587,8 +622,10 @@ class FrameReader:
         retry_for: float | None = 60.0,
         report: Callable[[str], None] | None = None,
         max_frames: int | None = None,
+        pace: bool = False,
     ) -> None:
         self.source = source
+        self.pace = pace
         self.max_frames = max_frames
         self.buffer = buffer
         self.stats = stats
@@ -602,6 +639,7 @@ class FrameReader:
         self._stop = threading.Event()
         self._lost_since: float | None = None  # when the source was lost, until a frame comes again
         self._delay = backoff
+        self._corrupt_run = 0  # unreadable frames since the last good one
         # A read from a network stream can block inside OpenCV for its own timeout and cannot be
         # interrupted: that thread alone is a daemon, so a dead stream never holds the process.
         self.thread = threading.Thread(
@@ -622,12 +660,28 @@ class FrameReader:
             self.thread.join(timeout)
         return not self.thread.is_alive()
 
+    def _check_length(self) -> None:
+        """At the end of a file: count (and report) the frames it announced but did not deliver."""
+        announced = self.source.info.frame_count
+        if self.source.info.kind != "file" or not announced:
+            return
+        last_good = self.source.next_index - self._corrupt_run  # unreadable frames at the very end are missing too
+        missing = announced - last_good
+        if missing > 1:  # containers round their frame count; one frame is not a truncation
+            self.stats.frames_missing = missing
+            self._say(f"{self.source.info.name}: the last frame read is {last_good - 1}, but the file announces "
+                      f"{announced} frames: {missing} are missing (the file is truncated or damaged)")
+
     def _run(self) -> None:
+        fps = self.source.info.fps
+        period = 1.0 / fps if self.pace and not self.source.info.live and fps else None
+        paced_from = time.perf_counter()
         try:
             while not self._stop.is_set():
                 try:
                     frame = self.source.read()
                 except CorruptFrame as exc:
+                    self._corrupt_run += 1
                     self.stats.count("frames_corrupt")
                     self._say(f"skipped a corrupt frame: {exc}", event=self.stats.frames_corrupt <= 10)
                     continue
@@ -638,11 +692,18 @@ class FrameReader:
                     continue
                 if frame is None:
                     self.ended_reason = "end of source"
+                    self._check_length()
                     break
                 if self._lost_since is not None:
                     self._say(f"{self.source.info.name}: frames again after {time.monotonic() - self._lost_since:.1f} s")
                     self._lost_since, self._delay = None, self.backoff
+                self._corrupt_run = 0
                 self.stats.count("frames_read")
+                if period is not None:  # a file in live mode: delivered at its frame rate, as a camera would
+                    due = paced_from + (self.stats.frames_read - 1) * period
+                    if self._stop.wait(max(0.0, due - time.perf_counter())):
+                        break
+                    paced_from = max(paced_from, time.perf_counter() - (self.stats.frames_read - 1) * period)  # late: no burst
                 if not self.buffer.put(frame):
                     break
                 self.stats.frames_dropped = self.buffer.dropped
@@ -678,7 +739,8 @@ class FrameReader:
             except SourceError:
                 continue
             self.stats.count("reconnects")
-            self._say(f"{self.source.info.name}: reopened after {time.monotonic() - self._lost_since:.1f} s")
+            # an event, not a report: one outage is reported once ("lost"), then "frames again" or "gave up"
+            self.stats.event(f"{self.source.info.name}: reopened after {time.monotonic() - self._lost_since:.1f} s")
             return True
         return False
 

@@ -97,6 +97,7 @@ class PipelineStats:
         frames_corrupt: unreadable frames that were skipped.
         size_changes: times the frame size changed mid-stream.
         reconnects: times a lost live source was opened again.
+        frames_missing: frames a video file announces but did not deliver (a truncated file).
         latency: capture-to-sink seconds of recent frames (a :class:`RingBuffer`).
         events: recent faults and notices, as ``(seconds since start, message)``.
     """
@@ -112,6 +113,7 @@ class PipelineStats:
         self.frames_corrupt = 0
         self.size_changes = 0
         self.reconnects = 0
+        self.frames_missing = 0
         self.stages: dict[str, StageTime] = {}
         self.latency = RingBuffer(latency_window)
         self.events: deque[tuple[float, str]] = deque(maxlen=100)
@@ -205,6 +207,7 @@ class PipelineStats:
             "frames_corrupt": self.frames_corrupt,
             "size_changes": self.size_changes,
             "reconnects": self.reconnects,
+            "frames_missing": self.frames_missing,
             "throughput_fps": self.throughput,
             "latency_ms": latency_ms,
             "stage_ms_per_frame": self.stage_ms(),
@@ -262,6 +265,8 @@ class PipelineStats:
             lines.append(f"ms per frame: {stages}")
         if self.reconnects or self.size_changes:
             lines.append(f"source: {self.reconnects} reconnects, {self.size_changes} size changes")
+        if self.frames_missing:
+            lines.append(f"source: {self.frames_missing} frames the file announces are missing (truncated or damaged file)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
