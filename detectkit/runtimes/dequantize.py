@@ -15,9 +15,10 @@ Other files (no ultralytics detect metadata, another architecture, float weights
 with a :class:`~detectkit.errors.WeightsFormatError` naming the file.
 
 Example:
-    >>> yolo_config_for({"description": "Ultralytics YOLOv8s model trained on coco.yaml"}, first_width=32)
+    >>> meta = {"description": "Ultralytics YOLOv8s model trained on coco.yaml", "names": "{0: 'person'}"}
+    >>> yolo_config_for(meta, first_width=32)
     'yolov8s.yaml'
-    >>> yolo_config_for({"description": "Ultralytics YOLO11n model"}, first_width=16)
+    >>> yolo_config_for({**meta, "description": "Ultralytics YOLO11n model"}, first_width=16)
     'yolo11n.yaml'
 """
 
@@ -51,7 +52,7 @@ def yolo_config_for(meta: dict[str, str], first_width: int, source: str = "the O
         WeightsFormatError: not an ultralytics YOLOv8 / YOLO11 detect export, or a width that fits no scale.
 
     Example:
-        >>> yolo_config_for({"description": "Ultralytics YOLOv8m model"}, first_width=48)
+        >>> yolo_config_for({"description": "Ultralytics YOLOv8m model", "names": "{0: 'cat'}"}, first_width=48)
         'yolov8m.yaml'
     """
     if meta.get("task", "detect") != "detect" or "names" not in meta:
