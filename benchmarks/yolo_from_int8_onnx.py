@@ -5,7 +5,8 @@
 
 The ONNX file is ultralytics' export of the COCO YOLOv8n (batch norms folded into the convolutions)
 quantised by onnxruntime's dynamic quantisation: every convolution weight is uint8 with one scale and
-zero point per tensor, biases stay float. This script builds ``yolov8n.yaml`` in ultralytics,
+zero point per tensor, biases stay float. The library's ``detectkit.runtimes.dequantize`` builds
+the architecture its metadata name (``yolov8n.yaml`` here) in ultralytics,
 dequantises each weight (``(q - zero_point) * scale``) into its convolution, and turns every batch
 norm into the identity plus the folded bias (weight 1, running mean 0, running variance 1 - eps), so
 the module computes what the ONNX graph computes and trains like any YOLOv8n. The result is the COCO
@@ -17,7 +18,6 @@ scikit-image photos and the first COCO128 ones.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 from pathlib import Path
@@ -31,57 +31,15 @@ from _common import SHARED, box_iou  # noqa: E402
 
 
 def rebuild(onnx_path: Path, out: Path) -> Path:
-    """Write a YOLOv8n ``.pt`` holding the dequantised weights of ``onnx_path``; returns ``out``.
+    """Write a YOLO ``.pt`` holding the dequantised weights of ``onnx_path``; returns ``out``
+    (:func:`detectkit.runtimes.dequantize.dequantize_yolo_onnx`, which ``runtime="auto"`` uses too).
 
     Example:
         >>> # rebuild(Path("../shared/weights/yolov8n_int8.onnx"), Path("weights/yolov8n-coco-int8.pt"))
     """
-    import onnx
-    import torch
-    from onnx import numpy_helper
+    from detectkit.runtimes.dequantize import dequantize_yolo_onnx
 
-    from detectkit._ultralytics_env import import_ultralytics
-
-    import_ultralytics()
-    from ultralytics import YOLO
-
-    graph = onnx.load(str(onnx_path))
-    tensors = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
-    meta = {p.key: p.value for p in graph.metadata_props}
-    names = ast.literal_eval(meta["names"])
-    yolo = YOLO("yolov8n.yaml")
-    net = yolo.model
-    modules = dict(net.named_modules())
-    loaded = 0
-    with torch.no_grad():
-        for key in [k for k in tensors if k.endswith(".weight_quantized")]:
-            prefix = key.removesuffix(".weight_quantized")  # "model.0.conv" (Conv+BN) or "model.22.cv2.0.2" (plain conv)
-            q = tensors[key].astype(np.float32)
-            weight = (q - tensors[prefix + ".weight_zero_point"].astype(np.float32)) * tensors[prefix + ".weight_scale"]
-            bias = np.array(tensors.get(prefix + ".bias"))  # none for the DFL's fixed 0..15 convolution
-            conv = modules[prefix]
-            if tuple(conv.weight.shape) != weight.shape:
-                raise ValueError(f"{onnx_path}: {prefix} is {weight.shape}, yolov8n.yaml has {tuple(conv.weight.shape)}")
-            conv.weight.copy_(torch.from_numpy(weight))
-            if conv.bias is not None:
-                conv.bias.copy_(torch.from_numpy(bias))
-            elif prefix.endswith(".dfl.conv"):
-                pass
-            else:  # ultralytics Conv: conv (no bias) then bn; the bn becomes "add the folded bias"
-                bn = modules[prefix.removesuffix(".conv") + ".bn"]
-                bn.weight.fill_(1.0)
-                bn.bias.copy_(torch.from_numpy(bias))
-                bn.running_mean.zero_()
-                bn.running_var.fill_(1.0 - bn.eps)
-            loaded += 1
-    convs = sum(1 for m in net.modules() if isinstance(m, torch.nn.Conv2d))
-    if loaded != convs:
-        raise ValueError(f"{onnx_path}: {loaded} quantised convolutions for {convs} in yolov8n.yaml")
-    net.names = names
-    net.nc = len(names)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    yolo.save(out)
-    return out
+    return dequantize_yolo_onnx(onnx_path, out)
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """``load_on_runtime()``: load a detector spec on the runtime chosen for it (see :mod:`.choice`),
 converting it once into the cache (see :mod:`.cache`) when the runtime is not the model's own.
+An int8 ultralytics YOLO ONNX file is first turned back into float weights (:mod:`.dequantize`,
+cached too), then converted like a ``.pt``; its OpenVINO entry is keyed by the ONNX file's digest.
 
 A conversion that fails under ``runtime="auto"`` gives one warning and the next runtime of the plan
 is used; under an explicit runtime it raises. A cache entry that does not load is removed and
@@ -50,7 +52,11 @@ def source_kind(model: Any, weights: Any = "DEFAULT") -> str:
     if path.suffix.lower() in (".yaml", ".yml"):
         return "untrained"
     if path.suffix.lower() == ".onnx":
-        return "onnx-int8" if path.is_file() and _is_int8_onnx(path) else "onnx"
+        if not (path.is_file() and _is_int8_onnx(path)):
+            return "onnx"
+        from .dequantize import is_dequantizable_yolo_onnx
+
+        return "onnx-int8-yolo" if is_dequantizable_yolo_onnx(path) else "onnx-int8"
     if path.suffix.lower() in (".pt", ".pth", ".ckpt"):
         return "torch"
     return "other"
@@ -64,6 +70,7 @@ def load_on_runtime(
     weights: Any = "DEFAULT",
     imgsz: int | None = None,
     calibration: Any = None,
+    calibration_size: int | None = None,
     load_default: Callable[..., Any] | None = None,
 ) -> Any:
     """Load ``model`` on ``runtime`` (see the module docstring).
@@ -76,6 +83,7 @@ def load_on_runtime(
         imgsz: the input size a converted model is built for (YOLO: 640 when ``None``;
             torchvision: the model's own).
         calibration: a dataset: OpenVINO conversions are NNCF int8, calibrated on its images.
+        calibration_size: most calibration images (default ``convert.DEFAULT_CALIBRATION_SIZE``).
         load_default: how the model's own runtime loads it (``detectkit.detection.detector.load_backend``).
     """
     if load_default is None:
@@ -85,7 +93,7 @@ def load_on_runtime(
     plan = runtime_plan(runtime, device, kind)
     for index, name in enumerate(plan):
         try:
-            backend = _load(name, model, device, kind, weights, imgsz, calibration, load_default)
+            backend = _load(name, model, device, kind, weights, imgsz, (calibration, calibration_size), load_default)
         except Exception as exc:
             if runtime != "auto" or index == len(plan) - 1:
                 raise
@@ -128,17 +136,24 @@ def _load_converted(runtime: str, model: str, device: Any, kind: str, weights: A
     from ..detection.registry import family_of
     from ..weights import resolve_weights
 
+    calibration, calibration_size = calibration
+    if calibration_size is None:
+        from .convert import DEFAULT_CALIBRATION_SIZE as calibration_size
     family = "ultralytics" if kind.startswith("onnx") and not _is_detectkit_onnx(model) else (
         "torchvision" if kind.startswith("onnx") else family_of(model))
+    if kind == "onnx-int8-yolo" and imgsz is None:
+        from .dequantize import onnx_imgsz
+
+        imgsz = onnx_imgsz(model)
     if kind == "torch":
         spec = weights if family == "torchvision" and weights not in (None, "DEFAULT") and not Path(model).is_file() else model
         source_file = resolve_weights(spec, family=family)
     else:
         source_file = Path(model)
     size = int(imgsz or (640 if family == "ultralytics" else 0))
-    int8 = calibration is not None and runtime == "openvino" and kind == "torch"
+    int8 = calibration is not None and runtime == "openvino" and kind in ("torch", "onnx-int8-yolo")
     key = cache_key(weights_digest(source_file), family=family, imgsz=size, precision="int8" if int8 else "fp32",
-                    calibration=_calibration_digest(calibration) if int8 else "", format=runtime)
+                    calibration=_calibration_digest(calibration, calibration_size) if int8 else "", format=runtime)
 
     def convert(folder: Path) -> Path:
         if runtime == "onnx":
@@ -147,9 +162,15 @@ def _load_converted(runtime: str, model: str, device: Any, kind: str, weights: A
             folder.mkdir(parents=True, exist_ok=True)
             export(model, out=folder / "model.onnx", imgsz=imgsz, weights=weights)
             return folder
+        if kind == "onnx-int8-yolo":  # float weights first: the int8 graph itself runs slower on OpenVINO
+            from .dequantize import dequantized_weights
+
+            return to_openvino(dequantized_weights(model), folder, imgsz=size, int8=int8, data=calibration,
+                               calibration_size=calibration_size)
         if kind.startswith("onnx"):
             return onnx_to_openvino(model, folder)
-        return to_openvino(model, folder, imgsz=imgsz, int8=int8, data=calibration, weights=weights)
+        return to_openvino(model, folder, imgsz=imgsz, int8=int8, data=calibration, weights=weights,
+                           calibration_size=calibration_size)
 
     def load(folder: Path) -> Any:
         if runtime == "onnx":
@@ -173,12 +194,12 @@ def _is_detectkit_onnx(path: str) -> bool:
     return is_detectkit_onnx(path)
 
 
-def _calibration_digest(data: Any) -> str:
-    """A digest of the calibration images (their paths and sizes), so another dataset is another entry."""
+def _calibration_digest(data: Any, size: int) -> str:
+    """A digest of the calibration images (their paths and sizes) and how many are used, so another dataset is another entry."""
     from ..training.datasets import load_splits
 
     train, val = load_splits(data)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{int(size)}\n".encode())
     for sample in [*val.samples, *train.samples]:
         digest.update(f"{Path(sample.image_path).resolve()}|{Path(sample.image_path).stat().st_size}\n".encode())
     return digest.hexdigest()[:16]

@@ -5,8 +5,10 @@ runtimes to try, in order:
 
 * ``"auto"`` on CUDA or MPS: the model's own runtime (PyTorch, half precision on CUDA, as before);
 * ``"auto"`` on the CPU: OpenVINO first (converted once and cached), then the model's own runtime;
-  an int8 ONNX file (onnxruntime's dynamic quantisation) stays on onnxruntime, where it is faster
-  and right; a model with no weights file (an untrained builder or ``.yaml``) stays on PyTorch;
+  an int8 ultralytics YOLO ONNX file (onnxruntime's dynamic quantisation) is dequantised into float
+  weights first (see :mod:`.dequantize`), then converted; any other int8 ONNX file stays on
+  onnxruntime (OpenVINO reading it directly is slower and less exact); a model with no weights file
+  (an untrained builder or ``.yaml``) stays on PyTorch;
 * ``"torch"``, ``"onnx"``, ``"openvino"``: that runtime only, converting the model when needed.
 
 Example:
@@ -16,6 +18,8 @@ Example:
     ['torch']
     >>> runtime_plan("auto", "cpu", "onnx-int8")
     ['onnx']
+    >>> runtime_plan("auto", "cpu", "onnx-int8-yolo")
+    ['openvino', 'onnx']
     >>> runtime_plan("onnx", "cpu", "torch")
     ['onnx']
 """
@@ -30,8 +34,9 @@ __all__ = ["RUNTIMES", "check_runtime", "runtime_plan"]
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
-SOURCES = ("torch", "onnx", "onnx-int8", "openvino", "untrained", "other")
-"""What a model spec is: PyTorch weights, a float ONNX file, an int8 ONNX file, an OpenVINO model,
+SOURCES = ("torch", "onnx", "onnx-int8", "onnx-int8-yolo", "openvino", "untrained", "other")
+"""What a model spec is: PyTorch weights, a float ONNX file, an int8 ONNX file, an int8 ultralytics
+YOLO ONNX export (which :mod:`.dequantize` turns back into float weights), an OpenVINO model,
 a model without a weights file, or something only its own backend runs (a classical detector)."""
 
 
@@ -49,7 +54,7 @@ def check_runtime(runtime: str) -> str:
 
 
 def _native(source: str) -> str:
-    return {"onnx": "onnx", "onnx-int8": "onnx", "openvino": "openvino"}.get(source, "torch")
+    return {"onnx": "onnx", "onnx-int8": "onnx", "onnx-int8-yolo": "onnx", "openvino": "openvino"}.get(source, "torch")
 
 
 def runtime_plan(runtime: str, device: Any, source: str) -> list[str]:

@@ -1,6 +1,6 @@
 """runtime="auto": a YOLO .pt is converted once to OpenVINO into detectkit's cache and loaded from it
 afterwards (same boxes as PyTorch); a corrupt entry is rebuilt silently, another OpenVINO version is
-another entry; a failed conversion falls back with one warning; int8 ONNX stays on onnxruntime; the
+another entry; a failed conversion falls back with one warning; an int8 ONNX that is no YOLO export stays on onnxruntime; the
 registry, the CLI and export know the format; a TensorRT export without tensorrt fails clearly."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_failed_conversion_falls_back_with_one_warning(tiny, monkeypatch):
         raise ModelError("simulated conversion failure")
 
     monkeypatch.setattr("detectkit.runtimes.convert.to_openvino", broken)
-    monkeypatch.setattr(auto_module, "_calibration_digest", lambda data: "x")
+    monkeypatch.setattr(auto_module, "_calibration_digest", lambda data, size: "x")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         detector = Detector(tiny, device="cpu", runtime="auto", imgsz=96, calibration="unused")
@@ -107,15 +107,15 @@ def test_plans_for_each_kind_of_spec(tiny, tmp_path):
     assert load_on_runtime("yolov8n.yaml", CPU).runtime == "torch"
 
 
-def test_shared_int8_onnx_stays_on_onnxruntime():
-    from shared_data import SHARED_ONNX, need_shared
-
-    need_shared("weights/yolov8n_int8.onnx")
-    assert source_kind(SHARED_ONNX) == "onnx-int8"
+def test_int8_onnx_plans():
+    """An int8 ONNX file that is no rebuildable YOLO export stays on onnxruntime; the shared YOLOv8n
+    one is dequantised and converted (tests/runtimes/test_dequantize.py runs it)."""
     assert runtime_plan("auto", CPU, "onnx-int8") == ["onnx"]
     with pytest.raises(ModelError, match="int8"):
         runtime_plan("openvino", CPU, "onnx-int8")
-    assert Detector(SHARED_ONNX, device="cpu", runtime="auto").runtime == "onnx int8"
+    assert runtime_plan("auto", CPU, "onnx-int8-yolo") == ["openvino", "onnx"]
+    assert runtime_plan("openvino", CPU, "onnx-int8-yolo") == ["openvino"]
+    assert runtime_plan("auto", "cuda", "onnx-int8-yolo") == ["onnx"]
 
 
 def test_registry_cli_export_and_engine_error(tiny, tmp_path, capsys):

@@ -11,6 +11,7 @@ MODULES = [
     "detectkit.runtimes.auto",
     "detectkit.runtimes.cache",
     "detectkit.runtimes.convert",
+    "detectkit.runtimes.dequantize",
     "detectkit.runtimes.openvino_files",
     "detectkit.runtimes.openvino_backend",
     "detectkit.runtimes.registration",
