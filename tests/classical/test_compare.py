@@ -16,7 +16,8 @@ from shared_data import SHARED, need_shared
 EXPECTED = {
     "person detection": ["HOG + linear SVM (OpenCV people)", "YOLO (yolov8n_int8.onnx)", "Faster R-CNN ResNet-50 FPN v2"],
     "face detection": ["Haar cascade (frontalface_default)", "MTCNN"],
-    "face identification": ["HOG + k-NN", "HOG + SVM", "FaceNet (vggface2) + k-NN", "FaceNet (vggface2) + SVM"],
+    "face identification": ["HOG + k-NN", "HOG + SVM", "FaceNet (vggface2) + k-NN", "FaceNet (vggface2) + SVM",
+                            "dlib-resnet + k-NN", "dlib-resnet + SVM"],
 }
 DATA_SETS = {"person detection": 1, "face detection": 2, "face identification": 2}
 
