@@ -181,8 +181,8 @@ def run_clip_demo(
             (the astronaut is enrolled as ``DEMO_PERSON`` from her photo).
         frames_per_scene, fps: length and rate of the clip.
 
-    Example:
-        >>> # report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
+    Usage:
+        report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
     """
     import cv2
 
@@ -296,8 +296,8 @@ def run_live_demo(
     (enrol people with ``detectkit faces enroll NAME photo.jpg``); without one, faces
     are shown as unknown.
 
-    Example:
-        >>> # report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
+    Usage:
+        report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
     """
     from .video.pipeline import Pipeline
     from .video.sinks import WindowSink
@@ -326,8 +326,8 @@ def run_live_demo(
 def default_out_dir() -> Path:
     """``demo-output`` in the current folder, or a temporary folder when that is not writable.
 
-    Example:
-        >>> # default_out_dir()  -> PosixPath('demo-output')
+    Usage:
+        default_out_dir()  -> PosixPath('demo-output')
     """
     here = Path("demo-output")
     try:

@@ -15,6 +15,14 @@ Sub-commands::
 Every sub-command takes ``--db FILE`` (default: ``$DETECTKIT_GALLERY`` or ``faces.db``);
 those that embed faces also take ``--weights`` (default ``facenet-vggface2``),
 ``--device`` and ``--threshold``; ``--json`` prints JSON instead of text.
+
+Example:
+    >>> from detectkit.cli import build_parser
+    >>> args = build_parser().parse_args(["faces", "verify", "door.jpg", "Ann", "--db", "people.db"])
+    >>> args.image, args.name, args.db, args.weights, args.func is run_verify, NOT_VERIFIED
+    ('door.jpg', 'Ann', 'people.db', 'facenet-vggface2', True, 3)
+    >>> build_parser().parse_args(["faces", "import", "backup.json", "--on-conflict", "skip"]).on_conflict
+    'skip'
 """
 
 from __future__ import annotations

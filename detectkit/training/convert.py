@@ -1,8 +1,8 @@
 """Convert datasets between YOLO, COCO and VOC, and lay out any dataset for the ultralytics trainer.
 
-Example:
-    >>> # convert("coco_data/", "yolo", "yolo_data/")          # -> Path("yolo_data/data.yaml")
-    >>> # to_ultralytics_yaml(train_ds, val_ds, "runs/x/data")  # -> Path("runs/x/data/data.yaml")
+Usage:
+    convert("coco_data/", "yolo", "yolo_data/")          # -> Path("yolo_data/data.yaml")
+    to_ultralytics_yaml(train_ds, val_ds, "runs/x/data")  # -> Path("runs/x/data/data.yaml")
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def convert(
     Raises:
         DatasetError: ``src`` fails validation (nothing is written then).
 
-    Example:
-        >>> # convert("voc_data/", "yolo", "yolo_data/", val_fraction=0.2)
+    Usage:
+        convert("voc_data/", "yolo", "yolo_data/", val_fraction=0.2)
     """
     parts = {split: read_spec(src, split, None) for split in list_splits(src)}  # all read before anything is written
     report = ValidationReport()
@@ -120,8 +120,8 @@ def to_ultralytics_yaml(
     Raises:
         DatasetError: the two sets have different class names.
 
-    Example:
-        >>> # train, val = load_splits("voc_data/"); to_ultralytics_yaml(train, val, "runs/a/data")
+    Usage:
+        train, val = load_splits("voc_data/"); to_ultralytics_yaml(train, val, "runs/a/data")
     """
     from .formats.yolo import MARKER, write_yolo
 

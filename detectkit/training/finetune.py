@@ -24,10 +24,10 @@ and return the same :class:`~detectkit.training.run.TrainRun`, whose ``best`` lo
 As in torchvision, freezing applies to pretrained backbones only; an untrained torchvision model
 trains every layer (a warning says so).
 
-Example:
-    >>> # from detectkit import finetune, Detector
-    >>> # run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "my_data/data.yaml", epochs=20, imgsz=320)
-    >>> # print(run); Detector(run.best)("photo.jpg").labels
+Usage:
+    from detectkit import finetune, Detector
+    run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "my_data/data.yaml", epochs=20, imgsz=320)
+    print(run); Detector(run.best)("photo.jpg").labels
 """
 
 from __future__ import annotations
@@ -136,9 +136,9 @@ def finetune(
         ModelError: an unknown model or option, or settings that do not fit together.
         WeightsNotFoundError: explicit weights, or the checkpoint to resume from, are missing.
 
-    Example:
-        >>> # run = finetune("yolo11n.pt", "shapes/data.yaml", epochs=10, imgsz=320, freeze="backbone")
-        >>> # run.best, run.history[-1]["val/map50"]
+    Usage:
+        run = finetune("yolo11n.pt", "shapes/data.yaml", epochs=10, imgsz=320, freeze="backbone")
+        run.best, run.history[-1]["val/map50"]
     """
     if epochs < 1:
         raise ModelError(f"epochs must be at least 1, got {epochs}")

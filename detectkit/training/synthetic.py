@@ -132,8 +132,8 @@ def make_shapes_dataset(
         seed: the same seed makes the same images and labels.
         max_objects: at most this many shapes an image (at least one).
 
-    Example:
-        >>> # spec = make_shapes_dataset("/tmp/shapes", 32, 8, imgsz=96)  -> /tmp/shapes/data.yaml
+    Usage:
+        spec = make_shapes_dataset("/tmp/shapes", 32, 8, imgsz=96)  -> /tmp/shapes/data.yaml
     """
     import cv2
 

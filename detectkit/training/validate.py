@@ -267,8 +267,8 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
         FileNotFoundError: no such file.
         ValueError: empty, not an image, corrupt header, or smaller than 8 pixels on a side.
 
-    Example:
-        >>> # probe_image("photo.jpg") -> (640, 480, None)
+    Usage:
+        probe_image("photo.jpg") -> (640, 480, None)
     """
     from PIL import Image
 
