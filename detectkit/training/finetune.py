@@ -126,7 +126,10 @@ def finetune(
             COCO state-dict path), ``trainable_backbone_layers``, ``warmup_epochs`` (1.0), ``clip``
             (gradient-norm clip, 10.0), ``amp`` (on CUDA, True), ``augment``
             (:class:`~detectkit.training.augment.Augment`), ``weight_decay``, ``builder_kwargs``.
-            YOLO: ``plots`` and any ultralytics train argument (``mosaic``, ``close_mosaic``, ...).
+            YOLO: ``plots`` and any ultralytics train argument (``mosaic``, ``close_mosaic``, ...);
+            ``nbs`` and ``warmup_epochs`` default to
+            :func:`~detectkit.training.ultralytics_trainer.small_data_defaults` (scaled to the dataset:
+            one optimizer step per batch on 64 images; ultralytics' own on large datasets).
 
     Returns:
         A :class:`~detectkit.training.run.TrainRun`.
