@@ -35,8 +35,12 @@ def detect_format(spec: str | os.PathLike) -> tuple[str, Path]:
     Raises:
         DatasetError: the path does not exist or is in no format detectkit reads.
 
-    Usage:
-        detect_format("coco128/coco128.yaml") -> ("yolo", Path("coco128/coco128.yaml"))
+    Example (four generated images and two for val, YOLO format):
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> spec = make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64, classes=["circle", "square"])
+        >>> detect_format(spec) == ("yolo", spec), detect_format(spec.parent)[0]
+        (True, 'yolo')
     """
     fmt, path = find_format(spec)
     return fmt.name, path
@@ -45,8 +49,11 @@ def detect_format(spec: str | os.PathLike) -> tuple[str, Path]:
 def list_splits(spec: str | os.PathLike) -> list[str]:
     """The splits a dataset defines (``['train', 'val']``...); a dataset without splits has ``['train']``.
 
-    Usage:
-        list_splits("coco128/coco128.yaml") -> ['train', 'val']
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> list_splits(make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64))
+        ['train', 'val']
     """
     fmt, path = find_format(spec)
     return fmt.splits(path)
@@ -87,8 +94,16 @@ def load_dataset(
         DatasetError: the path is not a dataset, the split does not exist, or a fatal problem was found
             (the message holds the whole validation summary).
 
-    Usage:
-        ds = load_dataset("coco128/coco128.yaml", "train"); ds.names[:2] -> ['person', 'bicycle']
+    Example:
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> spec = make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64, classes=["circle", "square"])
+        >>> train = load_dataset(spec, "train")
+        >>> len(train), train.names, train.split, train.num_boxes == sum(len(s) for s in train)
+        (4, ['circle', 'square'], 'train', True)
+        >>> load_dataset(spec, "test")
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: ...
     """
     if isinstance(spec, DetectionDataset):
         return spec

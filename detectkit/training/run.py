@@ -107,8 +107,13 @@ def fitness(map50: float, map50_95: float) -> float:
 def write_history(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
     """Write per-epoch rows as CSV (columns in first-seen order), replacing the file atomically.
 
-    Usage:
-        write_history(run.history, "metrics.csv")
+    Example:
+        >>> import tempfile
+        >>> rows = [{"epoch": 1, "train/loss": 2.0}, {"epoch": 2, "train/loss": 1.5, "val/map50": 0.25}]
+        >>> print(write_history(rows, Path(tempfile.mkdtemp()) / "metrics.csv").read_text().strip())
+        epoch,train/loss,val/map50
+        1,2,
+        2,1.5,0.25
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
