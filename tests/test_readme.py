@@ -188,6 +188,7 @@ def write_photos(folder: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 20 epochs of yolov8n from scratch on the CPU: minutes on a quiet 2-core machine
 def test_fine_tuning_example_learns(tmp_path, monkeypatch, capsys) -> None:
     """``data shapes`` -> ``train`` (yolov8n from its YAML, 20 epochs at 128 px on the CPU, the library's
     defaults) -> ``export``, exactly as the README shows them: best.pt finds the shapes, and the ONNX
@@ -222,6 +223,7 @@ def test_fine_tuning_example_learns(tmp_path, monkeypatch, capsys) -> None:
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # coco128 scored twice at 640 px (the command and the Python block)
 def test_datasets_section(tmp_path, monkeypatch, capsys) -> None:
     """``data check`` on coco128, ``data convert`` of Penn-Fudan to YOLO, ``val`` and the Python block:
     the figures the README prints (``0.6097 0.4532``)."""
