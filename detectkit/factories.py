@@ -30,7 +30,8 @@ __all__ = ["make_detector", "make_recognizer", "auto_model", "summarize_labels",
 
 LOCAL_CANDIDATES = ("yolo11n.pt", "yolov8n.pt", "yolov8n_int8.onnx")
 """COCO detectors :func:`auto_model` uses when found locally, best first; the last resort is a download of the first."""
-DEFAULT_FACE_WEIGHTS = "facenet-vggface2"
+DEFAULT_FACE_WEIGHTS = "auto"
+"""FaceNet when its weights are found offline, else dlib-resnet (``detectkit.faces.dlib_embedder.auto_embedder``)."""
 
 
 def summarize_labels(labels: Iterable[str]) -> str:
@@ -128,7 +129,8 @@ def make_recognizer(
     """A FaceRecognizer over an enrolled gallery file (the face module's errors say what else is missing).
 
     Args:
-        gallery: the gallery file (it must exist: an empty one would call everyone unknown).
+        gallery: the gallery file (it must exist: an empty one would call everyone unknown), or a
+            ``postgresql://`` URL.
         embedder: the face embedder, as ``FaceRecognizer(embedder=...)`` takes it (a name such as
             ``"facenet-vggface2"``, a weights path, or an embedder object).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
@@ -144,7 +146,9 @@ def make_recognizer(
         ...
         detectkit.errors.GalleryError: no/such/faces.db: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db no/such/faces.db
     """
-    if not Path(gallery).is_file():
+    from .faces.gallery_urls import is_url
+
+    if not is_url(gallery) and not Path(gallery).is_file():  # a server gallery is opened (and checked) as it is
         raise GalleryError(f"{gallery}: no such gallery; enrol people first: detectkit faces enroll NAME photo.jpg --db {gallery}")
     from .faces import FaceRecognizer
 

@@ -21,7 +21,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 # sub-command modules, in the order `detectkit --help` lists them
-COMMANDS = ["detect", "run", "faces", "demo", "weights", "data", "val", "train", "export", "compare", "serve"]
+COMMANDS = ["detect", "run", "batch", "faces", "demo", "weights", "data", "val", "train", "export", "compare", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--save", type=Path, default=None, help="live demo: also save the annotated video here")
     parser.add_argument("--frames-per-scene", type=int, default=10, help="clip length: frames per sample photo (default: 10)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--runtime", choices=("auto", "torch", "onnx", "openvino"), default="auto",
+                        help="where the models run (default: auto = OpenVINO on a CPU, converted once and cached)")
     parser.set_defaults(func=run)
 
 
@@ -51,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             raise SourceError(f"cannot run the live demo: {why} (try: detectkit demo --clip)")
     if live:
-        report = run_live_demo(args.camera, model=model, gallery=args.gallery, device=args.device, save=args.save)
+        report = run_live_demo(args.camera, model=model, gallery=args.gallery, device=args.device, save=args.save,
+                                runtime=args.runtime)
         for reason in report.skipped:
             print(f"not run: {reason}")
         return 0
     out = args.out or default_out_dir()
-    report = run_clip_demo(out, model=model, device=args.device, faces=not args.no_faces, frames_per_scene=args.frames_per_scene)
+    report = run_clip_demo(out, model=model, device=args.device, faces=not args.no_faces, frames_per_scene=args.frames_per_scene,
+                           runtime=args.runtime)
     if report.video is not None:
         print(f"wrote {report.video} ({report.stats.get('frames_processed', 0)} frames) and {len(report.written) - 1} stills to {out}/")
     for reason in report.skipped:

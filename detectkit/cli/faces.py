@@ -12,8 +12,11 @@ Sub-commands::
     detectkit faces import FILE [--on-conflict error|skip|merge|replace]
     detectkit faces calibrate PAIRS [--images DIR] [--target-far 0.001] [--plot roc.png]
 
-Every sub-command takes ``--db FILE`` (default: ``$DETECTKIT_GALLERY`` or ``faces.db``);
-those that embed faces also take ``--weights`` (default ``facenet-vggface2``),
+Every sub-command takes ``--db FILE`` or ``--db postgresql://user@host/db`` (default:
+``$DETECTKIT_GALLERY`` or ``faces.db``); ``export``/``import`` take a file or a gallery URL,
+so they move a gallery between SQLite and PostgreSQL either way;
+those that embed faces also take ``--weights`` (default ``auto``: FaceNet when its weights are here,
+else dlib-resnet),
 ``--device`` and ``--threshold``; ``--json`` prints JSON instead of text.
 
 Example:
@@ -38,12 +41,13 @@ NOT_VERIFIED = 3
 
 def _common(parser: argparse.ArgumentParser, *, model: bool) -> None:
     default_db = os.environ.get("DETECTKIT_GALLERY", "faces.db")
-    parser.add_argument("--db", default=default_db, help=f"gallery file (default: $DETECTKIT_GALLERY or faces.db; now {default_db})")
+    parser.add_argument("--db", default=default_db, help=f"gallery file or postgresql:// URL (default: $DETECTKIT_GALLERY or faces.db; now {default_db})")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     if model:
         parser.add_argument(
-            "--weights", default="facenet-vggface2",
-            help="FaceNet weights: facenet-vggface2 (default), facenet-casia-webface, or a state-dict file",
+            "--weights", default="auto",
+            help="face embedder: auto (default: FaceNet if its weights are here, else dlib-resnet), dlib-resnet, "
+                 "facenet-vggface2, facenet-casia-webface, a FaceNet state-dict file, or another registered embedder",
         )
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
         parser.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: the model's documented one)")
@@ -82,9 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _action(actions, "list", run_list, "list enrolled people", model=False)
     _action(actions, "remove", run_remove, "delete a person", model=False, args=(name,))
     _action(actions, "rename", run_rename, "rename a person", model=False, args=((("old",), {}), (("new",), {})))
-    _action(actions, "export", run_export, "export the gallery (.json, or an SQLite copy)", model=False,
+    _action(actions, "export", run_export, "export the gallery (.json, an SQLite copy, or a postgresql:// gallery)", model=False,
             args=((("file",), {}),))
-    _action(actions, "import", run_import, "import an exported gallery", model=False, args=(
+    _action(actions, "import", run_import, "import an exported gallery (file or postgresql:// URL)", model=False, args=(
         (("file",), {}),
         (("--on-conflict",), {"choices": ["error", "skip", "merge", "replace"], "default": "error",
                               "help": "when a name exists already (default: error, nothing imported)"}),
@@ -147,7 +151,7 @@ def run_verify(args: argparse.Namespace) -> int:
     name = validate_name(args.name)
     with _gallery(args) as gallery:  # an unknown name fails before the models load
         if name not in gallery:
-            raise GalleryError(f"{args.db}: no identity named {name!r}")
+            raise GalleryError(f"{gallery.path}: no identity named {name!r}")
     recognizer = _recognizer(args)
     try:
         result = recognizer.verify(args.image, args.name)
@@ -192,7 +196,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps([p.to_dict() for p in people], ensure_ascii=False))
         return 0
     if not people:
-        print(f"{args.db}: nobody enrolled")
+        print(f"{gallery.path}: nobody enrolled")
     for person in people:
         models = "; ".join(f"{n} x {key}" for key, n in person.embeddings.items()) or "no embeddings"
         meta = f"  {json.dumps(person.metadata, ensure_ascii=False)}" if person.metadata else ""
@@ -223,14 +227,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..faces.gallery_io import import_people, read_people, refuse_itself
 
-    from ..faces.gallery import _read_export
-
-    if not Path(args.db).expanduser().exists():
-        _read_export(Path(args.file).expanduser())  # a bad file fails before a new gallery file is made
+    people = read_people(args.file)  # a bad file fails before a new gallery is made
     with _gallery(args, create=True) as gallery:
-        counts = gallery.import_from(args.file, on_conflict=args.on_conflict)
+        refuse_itself(gallery.store, args.file)
+        counts = import_people(gallery.store, people, on_conflict=args.on_conflict, source=str(args.file))
     _print(
         args,
         counts,

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="webcam index, video file, stream URL, image folder or glob")
-    add_model_options(parser, "auto")
+    add_model_options(parser, "auto", runtime="auto")
     parser.add_argument("--faces", metavar="GALLERY", default=None, help="recognise faces enrolled in this gallery")
     parser.add_argument(
         "--face-identity", choices=("track", "frame"), default="track",
@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--face-detect-every", type=int, default=1, metavar="N",
                         help="with --face-identity track: look for faces on every N-th frame, track them in between (default: 1)")
-    parser.add_argument("--face-weights", default="facenet-vggface2", help="FaceNet weights for --faces (default: facenet-vggface2)")
+    parser.add_argument("--face-weights", default="auto",
+                        help="face embedder for --faces: auto (default: FaceNet if its weights are here, else dlib-resnet), "
+                             "dlib-resnet, facenet-vggface2 or a FaceNet weights file")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack)")
     parser.add_argument("--show", action="store_true", help="show a window (q or Esc quits)")
@@ -72,7 +74,7 @@ def _detector(args: argparse.Namespace) -> "Detector | None":
 
     return make_detector(
         args.model, device=args.device, conf=args.conf, iou=args.iou, classes=args.classes, max_det=args.max_det,
-        imgsz=args.imgsz,
+        imgsz=args.imgsz, runtime=getattr(args, "runtime", None),
     )
 
 
@@ -97,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
     if detector is None and recognizer is None:
         _say("nothing to run: --model none and no --faces")
         return 2
+    from ..runtimes.face_nets import faces_on_runtime
+
+    if detector is not None:
+        _say(f"objects: {detector.model_name} on {detector.runtime}")
+    if recognizer is not None:
+        _say(f"faces: {faces_on_runtime(recognizer, getattr(args, 'runtime', None))}")
     sinks: list = []
     if args.show:
         sinks.append(WindowSink(f"detectkit: {args.source}"))

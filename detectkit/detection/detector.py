@@ -77,6 +77,12 @@ class Detector:
             ``None`` (untrained), or a path to a state dict for the builder.
         batch_size: how many images one model call takes when given a list
             (default: 8 on CUDA, 1 elsewhere).
+        runtime: ``None`` (the model's own: PyTorch for weights, onnxruntime for ONNX, OpenVINO for an
+            OpenVINO folder), ``"auto"`` (on a CPU: converted once to OpenVINO and cached, falling back
+            with a warning; on CUDA: PyTorch), ``"torch"``, ``"onnx"`` or ``"openvino"``
+            (see :mod:`detectkit.runtimes`).
+        calibration: with a runtime that converts to OpenVINO: a dataset whose images calibrate
+            NNCF int8 quantisation (``None``: fp32).
 
     Thread safety: one Detector may be called from several threads; model calls are
     serialised by a lock (image decoding runs outside it).
@@ -99,9 +105,17 @@ class Detector:
         half: bool | None = None,
         weights: Any = "DEFAULT",
         batch_size: int | None = None,
+        runtime: str | None = None,
+        calibration: Any = None,
     ) -> None:
         self.device = select_device(device)
-        self.backend: Backend = load_backend(model, self.device, weights=weights)
+        if runtime is None and calibration is None:
+            self.backend: Backend = load_backend(model, self.device, weights=weights)
+        else:
+            from .registry import runtime_loader
+
+            self.backend = runtime_loader()(model, self.device, runtime=runtime or "auto", weights=weights, imgsz=imgsz,
+                                           calibration=calibration, load_default=load_backend)
         self.model_name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
         self.options = PredictOptions(
             conf=conf,
@@ -124,6 +138,13 @@ class Detector:
     def family(self) -> str:
         """``"ultralytics"`` or ``"torchvision"`` (or your backend's ``family``)."""
         return getattr(self.backend, "family", "custom")
+
+    @property
+    def runtime(self) -> str:
+        """What the model runs on, e.g. ``"openvino int8"``, ``"onnx fp32"``, ``"torch fp32"``."""
+        from .runtime_info import describe_runtime
+
+        return describe_runtime(self.backend)
 
     def torch_module(self) -> Any:
         """The ``torch.nn.Module`` behind this detector, for backends that run one (torchvision:

@@ -13,6 +13,9 @@ name                       priority  family           claims
 =========================  ========  ===============  ==========================================
 ``opencv-hog-people``      100       ``opencv-hog``   that exact name (registered by
                                                       :mod:`detectkit.classical.hog_people`)
+``openvino``               40        ``ultralytics``  an OpenVINO ``.xml`` or model folder (registered
+                                     or               by :mod:`detectkit.runtimes.registration`)
+                                     ``torchvision``
 ``torchvision``            30        ``torchvision``  a torchvision detection builder name
 ``detectkit-checkpoint``   20        ``torchvision``  a detectkit checkpoint file
 ``detectkit-onnx``         10        ``torchvision``  an ONNX file ``detectkit export`` wrote
@@ -34,16 +37,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..checkpoint import CHECKPOINT_SUFFIXES
 from ..errors import ModelError, WeightsFormatError
-from ..registry import Registry
+from ..registry import BuiltinRegistry, Registry
 from .base import Backend
 
 __all__ = [
@@ -53,9 +54,11 @@ __all__ = [
     "find_backend",
     "family_of",
     "PLUGIN_MODULES",
+    "RUNTIME_LOADERS",
+    "runtime_loader",
 ]
 
-PLUGIN_MODULES = ("detectkit.classical.hog_people",)
+PLUGIN_MODULES = ("detectkit.classical.hog_people", "detectkit.runtimes.registration")
 """Modules above ``detection`` that register built-in backends on import (imported by name, lazily)."""
 
 
@@ -78,44 +81,24 @@ class BackendEntry:
         return self.family(spec) if callable(self.family) else str(self.family)
 
 
-class _BackendRegistry(Registry[BackendEntry]):
-    """A Registry that imports ``PLUGIN_MODULES`` before it is first read."""
+BACKENDS: Registry[BackendEntry] = BuiltinRegistry("detector backend", builtins=PLUGIN_MODULES)
 
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self._plugins_done = False
-        self._plugins_lock = threading.RLock()
-
-    def _load_plugin_modules(self) -> None:
-        if self._plugins_done:
-            return
-        with self._plugins_lock:
-            if self._plugins_done:
-                return
-            try:
-                for module in PLUGIN_MODULES:
-                    importlib.import_module(module)
-            finally:
-                self._plugins_done = True
-
-    def get(self, name: str) -> BackendEntry:
-        self._load_plugin_modules()
-        return super().get(name)
-
-    def names(self) -> list[str]:
-        self._load_plugin_modules()
-        return super().names()
-
-    def items(self) -> list[tuple[str, BackendEntry]]:
-        self._load_plugin_modules()
-        return super().items()
-
-    def __contains__(self, name: object) -> bool:
-        self._load_plugin_modules()
-        return super().__contains__(name)
+RUNTIME_LOADERS: Registry[Callable[..., Backend]] = BuiltinRegistry("runtime loader", builtins=PLUGIN_MODULES)
+"""``Detector(..., runtime=...)`` loads through the first entry: ``load(model, device, *, runtime, weights,
+imgsz, calibration, load_default) -> Backend`` (:mod:`detectkit.runtimes` registers one)."""
 
 
-BACKENDS: Registry[BackendEntry] = _BackendRegistry("detector backend")
+def runtime_loader() -> Callable[..., Backend]:
+    """The registered function that loads a model on a chosen runtime (``Detector(runtime=...)``).
+
+    Example:
+        >>> callable(runtime_loader())
+        True
+    """
+    entries = RUNTIME_LOADERS.items()
+    if not entries:
+        raise ModelError("runtime= needs detectkit.runtimes, which registered no loader (pip install 'detectkit[openvino]')")
+    return entries[0][1]
 
 
 def register_backend(

@@ -181,6 +181,25 @@ def _best_accuracy(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(accuracy[i]), float(threshold)
 
 
+def cross_validation_folds(same: np.ndarray, k: int) -> np.ndarray:
+    """The fold (0..k-1) of each pair: consecutive blocks of the same-person pairs and of the others.
+
+    LFW's ``pairs.txt`` (each fold lists its same pairs, then its different ones) keeps its own
+    folds, and a file that lists every same pair first (``pairs_fold1.txt``) still gets folds that
+    each hold both kinds.
+
+    Example:
+        >>> cross_validation_folds(np.array([True, True, True, True, False, False, False, False]), 2).tolist()
+        [0, 0, 1, 1, 0, 0, 1, 1]
+    """
+    same = np.asarray(same, dtype=bool)
+    fold_of = np.empty(len(same), dtype=np.int64)
+    for kind in (same, ~same):
+        members = np.flatnonzero(kind)
+        fold_of[members] = np.arange(len(members)) * k // max(len(members), 1)
+    return fold_of
+
+
 def calibrate(
     similarities: Sequence[float] | np.ndarray,
     same: Sequence[bool] | np.ndarray,
@@ -195,8 +214,9 @@ def calibrate(
         similarities: cosine similarity of each pair.
         same: whether each pair shows one person.
         target_far: the false-accept rate the returned ``threshold`` must not exceed.
-        folds: folds of the cross-validated accuracy (consecutive blocks, as LFW's
-            ``pairs.txt`` lays out its ten folds).
+        folds: folds of the cross-validated accuracy (consecutive blocks of the same-person
+            pairs and of the different-people pairs, so LFW's ``pairs.txt`` keeps its ten folds
+            and every fold holds both kinds).
         plot: also save the ROC and histograms to this image file.
 
     Raises:
@@ -236,7 +256,7 @@ def calibrate(
 
     accuracy, accuracy_threshold = _best_accuracy(scores, labels)
     k = max(2, min(int(folds), len(scores) // 2))
-    fold_of = np.arange(len(scores)) * k // len(scores)
+    fold_of = cross_validation_folds(labels, k)
     fold_acc = []
     for f in range(k):
         train, test = fold_of != f, fold_of == f

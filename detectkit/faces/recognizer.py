@@ -7,9 +7,16 @@ entry of :data:`~detectkit.faces.embedders.EMBEDDERS`) -> :class:`Gallery` (SQLi
 L2-normalised embeddings, in ``[-1, 1]``; a face is someone when its best similarity
 is at least ``threshold``.
 
-The default threshold
----------------------
-``DEFAULT_THRESHOLDS["facenet-vggface2"] = 0.46``. facenet-pytorch publishes no
+The default thresholds
+----------------------
+``DEFAULT_THRESHOLDS["dlib-resnet"] = 0.915``, **measured**: the best-accuracy cosine threshold of
+detectkit's own pipeline (MTCNN, dlib chip from MTCNN's five points, dlib's ResNet in torch) on
+LFW ``pairs_fold1.txt`` (600 pairs: accuracy 0.990, 10-fold cross-validated 0.988), by
+``python benchmarks/faces_dlib.py lfw`` (docs/benchmarks.md). dlib's descriptors share a large common
+component, so cosines of different people are high too: 0.915 is not a strict figure. For open-set
+identification against a large gallery calibrate a stricter one (``--target-far``).
+
+``DEFAULT_THRESHOLDS["facenet-vggface2"] = 0.46``, **borrowed, not measured**. facenet-pytorch publishes no
 threshold. Its ``vggface2`` weights are David Sandberg's FaceNet model
 ``20180402-114759`` (VGGFace2, 99.65% LFW accuracy in his README), which deepface
 also ships as ``Facenet512``; deepface's tuned thresholds for it
@@ -61,7 +68,7 @@ __all__ = [
     "default_threshold",
 ]
 
-DEFAULT_THRESHOLDS = {"facenet-vggface2": 0.46}
+DEFAULT_THRESHOLDS = {"facenet-vggface2": 0.46, "dlib-resnet": 0.915}
 """Published cosine-similarity thresholds per model name (see the module docstring)."""
 FALLBACK_THRESHOLD = 0.46
 """Threshold for models with no published figure: calibrate yours."""

@@ -14,15 +14,18 @@ Example:
 from __future__ import annotations
 
 import os
+import reprlib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence, Union, overload
 
 import numpy as np
 
+from ..errors import DatasetError
 from .validate import ValidationReport, validate
 
-__all__ = ["Sample", "DetectionDataset", "DataSpec", "SPLIT_ALIASES", "normalize_split"]
+__all__ = ["Sample", "DetectionDataset", "DataSpec", "SPLIT_ALIASES", "normalize_split", "check_class_names", "shown"]
 
 DataSpec = Union[str, os.PathLike, "DetectionDataset"]
 """What dataset arguments accept: a path (YAML, json, folder) or a loaded :class:`DetectionDataset`."""
@@ -174,6 +177,66 @@ class DetectionDataset:
             f"DetectionDataset({len(self)} images, {self.num_boxes} boxes, {len(self.names)} classes, "
             f"split={self.split!r}, format={self.format!r}{where})"
         )
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 40, 40, 3, 4, 4
+
+
+def shown(value: Any) -> str:
+    """A short ``repr`` for messages about file contents: long strings cut, deep nesting elided (never recurses far).
+
+    Example:
+        >>> len(shown("x" * 100)), shown([[[[[1]]]]])
+        (40, '[[[[...]]]]')
+    """
+    return _SHORT.repr(value)
+
+
+def check_class_names(names: Sequence[Any], source: str | os.PathLike) -> list[str]:
+    """The class names as strings, or a :class:`DatasetError` naming ``source`` and what is wrong.
+
+    A class name must be text (not a number, null, list or mapping), hold something visible
+    (not empty, blank, or only zero-width/format characters such as U+200B, U+2060, U+FEFF)
+    and no control characters (tabs, newlines: they break label files); duplicates are refused,
+    since two classes of one name cannot be told apart by name (filters, reports, evaluation).
+    Names are returned as given (not stripped); duplicates are compared stripped and NFC-normalised.
+
+    Example:
+        >>> check_class_names(["cat", "Zoë"], "data.yaml")
+        ['cat', 'Zoë']
+        >>> check_class_names(["cat", None], "data.yaml")
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: data.yaml: the class name of class 1 is None (NoneType), not text; class names must be strings
+        >>> check_class_names(["cat", "dog", "cat"], "data.yaml")
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: data.yaml: duplicate class name 'cat' (classes 0 and 2); each class needs its own name
+    """
+    out: list[str] = []
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise DatasetError(
+                f"{source}: the class name of class {i} is {shown(name)} ({type(name).__name__}), not text; "
+                "class names must be strings"
+            )
+        clean = unicodedata.normalize("NFC", name).strip()
+        if not clean:
+            raise DatasetError(f"{source}: the class name of class {i} is empty ({name!r})")
+        for char in clean:
+            if unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs"):
+                raise DatasetError(f"{source}: the class name of class {i} ({shown(name)}) contains control character U+{ord(char):04X}")
+        if all(unicodedata.category(c) == "Cf" or c.isspace() for c in clean):
+            raise DatasetError(
+                f"{source}: the class name of class {i} ({name!r}) is invisible: only zero-width or format characters"
+            )
+        if clean in first:
+            raise DatasetError(
+                f"{source}: duplicate class name {shown(clean)} (classes {first[clean]} and {i}); each class needs its own name"
+            )
+        first[clean] = i
+        out.append(name)
+    return out
 
 
 def normalize_split(split: str | None) -> str | None:

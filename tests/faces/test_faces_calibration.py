@@ -128,3 +128,17 @@ def test_recognizer_calibrate_on_lfw_pairs(recognizer, shared, tmp_path):
     step = 1.0 / min(result.n_same, result.n_different)  # one pair's worth of rate
     assert abs(far_at_eer - result.eer) <= step + 1e-9 and abs(frr_at_eer - result.eer) <= step + 1e-9
     assert (tmp_path / "lfw.png").is_file()
+
+
+
+def test_cross_validation_folds_keep_lfw_folds_and_hold_both_kinds():
+    from detectkit.faces.calibration import cross_validation_folds
+
+    # pairs.txt layout: 10 folds, each 30 same pairs then 30 different ones -> the file's own folds
+    lfw = np.tile(np.r_[np.ones(30, bool), np.zeros(30, bool)], 10)
+    assert cross_validation_folds(lfw, 10).tolist() == np.repeat(np.arange(10), 60).tolist()
+    # pairs_fold1.txt layout: 300 same then 300 different -> every fold holds 30 of each
+    fold1 = np.r_[np.ones(300, bool), np.zeros(300, bool)]
+    folds = cross_validation_folds(fold1, 10)
+    for f in range(10):
+        assert int(fold1[folds == f].sum()) == 30 and int((~fold1[folds == f]).sum()) == 30

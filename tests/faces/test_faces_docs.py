@@ -23,7 +23,6 @@ MODULES = [
     "detectkit.faces.embedders",
     "detectkit.faces.model_key",
     "detectkit.faces.face_detectors",
-    "detectkit.faces.builtin_registry",
     "detectkit.cli.faces",
 ]
 SLOW = frozenset({"detectkit.faces.detector", "detectkit.faces.embedder", "detectkit.faces.embedder.load_facenet"})

@@ -1,5 +1,8 @@
 """Gallery: persistence, removal, renames, model-mismatch refusal, bad files, export/import,
-concurrent processes, a writer killed at random points, faiss against exact search."""
+concurrent processes, a writer killed at random points, faiss against exact search.
+
+The tests that take ``where`` run twice: on SQLite and on a real PostgreSQL + pgvector
+(see ``gallery_backends.py``; those cases skip, saying why, when no server can be had)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ import pytest
 from detectkit.errors import GalleryError
 from detectkit.faces import Gallery, ModelKey
 from detectkit.faces.gallery import MAX_NAME_LENGTH, SCHEMA_VERSION, validate_name
+from detectkit.faces.gallery_io import export_dict
 from detectkit.faces.index import ExactIndex, FaissIndex, faiss_available
+from gallery_backends import backend, postgres_url, where  # noqa: F401  (fixtures)
 
 KEY = ModelKey("toy-model", "0123456789abcdef", 8)
 OTHER = ModelKey("toy-model", "fedcba9876543210", 8)
@@ -33,10 +38,10 @@ def unit(rng: np.random.Generator, n: int, dim: int = 8) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_persistence_across_reopen_and_search(tmp_path):
+def test_persistence_across_reopen_and_search(tmp_path, backend, where):
     rng = np.random.default_rng(0)
     alice, bob = unit(rng, 3), unit(rng, 2)
-    path = tmp_path / "sub" / "people.db"
+    path = tmp_path / "sub" / "people.db" if backend == "sqlite" else where("people")
     with Gallery(path) as gallery:
         assert gallery.add("Alice", alice, KEY, metadata={"team": "red"}, sources=["a1", "a2", "a3"]) == 3
         assert gallery.add("Bob", bob, KEY) == 2
@@ -52,12 +57,13 @@ def test_persistence_across_reopen_and_search(tmp_path):
             assert best.name == "Alice" and best.similarity == pytest.approx(1.0, abs=1e-6)
             assert second.name == "Bob" and second.similarity == pytest.approx(float(np.max(bob @ query)), abs=1e-6)
         assert gallery.integrity_check() == "ok"
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if backend == "sqlite":
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_person_similarity_is_the_best_over_their_embeddings():
-    gallery = Gallery(":memory:")
+def test_person_similarity_is_the_best_over_their_embeddings(where):
+    gallery = Gallery(where("g"))
     e = np.eye(8, dtype=np.float32)
     gallery.add("A", e[[0, 1]], KEY)
     gallery.add("B", e[[2]], KEY)
@@ -76,9 +82,9 @@ def test_person_similarity_is_the_best_over_their_embeddings():
             gallery.search(bad, KEY)
 
 
-def test_remove_rename_metadata_and_replace():
+def test_remove_rename_metadata_and_replace(where):
     rng = np.random.default_rng(1)
-    gallery = Gallery(":memory:")
+    gallery = Gallery(where("g"))
     gallery.add("Alice", unit(rng, 2), KEY)
     gallery.add("Bob", unit(rng, 1), KEY)
     assert gallery.remove("Alice") == 2 and gallery.names() == ["Bob"]
@@ -101,7 +107,7 @@ def test_remove_rename_metadata_and_replace():
     assert gallery.search(query, KEY)[0][0].name == "Robert"  # the cache followed the rename
 
 
-def test_names_are_validated():
+def test_names_are_validated(where):
     assert validate_name("  Zoë  ") == "Zoë"
     assert validate_name("Ana\u0301") == "An\u00e1"  # NFC
     for bad, why in [
@@ -110,15 +116,15 @@ def test_names_are_validated():
     ]:
         with pytest.raises(GalleryError, match=why):
             validate_name(bad)
-    gallery = Gallery(":memory:")
+    gallery = Gallery(where("g"))
     with pytest.raises(GalleryError, match="empty"):
         gallery.add(" ", unit(np.random.default_rng(0), 1), KEY)
     assert len(gallery) == 0 and "" not in gallery
 
 
-def test_bad_vectors_and_metadata_write_nothing():
+def test_bad_vectors_and_metadata_write_nothing(where):
     rng = np.random.default_rng(2)
-    gallery = Gallery(":memory:")
+    gallery = Gallery(where("g"))
     gallery.add("Alice", unit(rng, 1), KEY)
     bad_inputs = [
         (unit(rng, 1, dim=4), "4-d"),
@@ -136,9 +142,9 @@ def test_bad_vectors_and_metadata_write_nothing():
     assert gallery.names() == ["Alice"] and gallery.models() == {KEY: 1}
 
 
-def test_other_models_vectors_are_never_compared():
+def test_other_models_vectors_are_never_compared(where):
     rng = np.random.default_rng(3)
-    gallery = Gallery(":memory:")
+    gallery = Gallery(where("g"))
     gallery.add("Alice", unit(rng, 2), KEY)
     with pytest.raises(GalleryError, match=r"holds embeddings of toy-model@0123456789abcdef \(8-d\) only"):
         gallery.search(unit(rng, 1), OTHER)
@@ -148,7 +154,7 @@ def test_other_models_vectors_are_never_compared():
     gallery.add("Bob", unit(rng, 1), OTHER)
     assert [m.name for m in gallery.search(unit(rng, 1), OTHER, top_k=5)[0]] == ["Bob"]
     assert [m.name for m in gallery.search(unit(rng, 1), KEY, top_k=5)[0]] == ["Alice"]
-    assert Gallery(":memory:").search(unit(rng, 1), KEY) == [[]]  # empty gallery: no match, no error
+    assert Gallery(where("empty")).search(unit(rng, 1), KEY) == [[]]  # empty gallery: no match, no error
 
 
 def test_files_that_are_not_galleries(tmp_path):
@@ -178,10 +184,10 @@ def test_files_that_are_not_galleries(tmp_path):
         assert len(gallery) == 0
 
 
-def test_two_connections_see_each_others_writes(tmp_path):
-    """The search cache follows other connections' commits (PRAGMA data_version)."""
+def test_two_connections_see_each_others_writes(where):
+    """The search cache follows other connections' commits (PRAGMA data_version; PostgreSQL's generation row)."""
     rng = np.random.default_rng(4)
-    path = tmp_path / "shared.db"
+    path = where("shared")
     reader, writer = Gallery(path), Gallery(path)
     writer.add("Alice", unit(rng, 1), KEY)
     query = unit(rng, 1)
@@ -194,14 +200,14 @@ def test_two_connections_see_each_others_writes(tmp_path):
     writer.close()
 
 
-def test_export_import_json_and_sqlite(tmp_path):
+def test_export_import_json_and_sqlite(tmp_path, where):
     rng = np.random.default_rng(5)
-    source = Gallery(tmp_path / "a.db")
+    source = Gallery(where("a"))
     source.add("Alice", unit(rng, 2), KEY, metadata={"x": 1}, sources=["p1", "p2"])
     source.add("Bob", unit(rng, 1), OTHER)
     for name in ("export.json", "export.db"):
         target_file = source.export(tmp_path / name)
-        copy = Gallery(":memory:")
+        copy = Gallery(where(f"copy{name[-4:]}"))
         assert copy.import_from(target_file) == {"identities": 2, "embeddings": 3, "skipped": 0}
         assert [i.to_dict()["embeddings"] for i in copy.identities()] == [i.to_dict()["embeddings"] for i in source.identities()]
         assert copy.get("Alice").metadata == {"x": 1}
@@ -209,7 +215,7 @@ def test_export_import_json_and_sqlite(tmp_path):
     data = json.loads((tmp_path / "export.json").read_text())
     assert data["format"] == "detectkit-gallery" and data["identities"][0]["embeddings"][0]["model_version"] == KEY.version
 
-    target = Gallery(":memory:")
+    target = Gallery(where("target"))
     target.add("Alice", unit(rng, 1), KEY)
     with pytest.raises(GalleryError, match="already in.*'Alice'.*nothing imported"):
         target.import_from(tmp_path / "export.json")
@@ -222,13 +228,13 @@ def test_export_import_json_and_sqlite(tmp_path):
     assert target.get("Alice").n_embeddings == 2 and target.get("Alice").metadata == {"x": 1}
 
 
-def test_malformed_imports_change_nothing(tmp_path):
+def test_malformed_imports_change_nothing(tmp_path, where):
     rng = np.random.default_rng(6)
     good = Gallery(":memory:")
     good.add("Alice", unit(rng, 1), KEY)
     good.add("Bob", unit(rng, 1), KEY)
-    data = good._export_dict()
-    target = Gallery(":memory:")
+    data = export_dict(good.store)
+    target = Gallery(where("target"))
     target.add("Zed", unit(rng, 1), KEY)
     cases = {
         "format": ({**data, "format": "other"}, "not a detectkit gallery export"),
@@ -255,7 +261,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, numpy as np
     from detectkit.faces.gallery import Gallery
-    from detectkit.faces.embedder import ModelKey
+    from detectkit.faces.model_key import ModelKey
     path, prefix, count, per = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     key = ModelKey("toy-model", "0123456789abcdef", 8)
     rng = np.random.default_rng(abs(hash(prefix)) % 1000)
@@ -270,7 +276,7 @@ _WRITER = textwrap.dedent(
 )
 
 
-def _writer(path: Path, prefix: str, count: int, per: int = 3) -> subprocess.Popen:
+def _writer(path: Path | str, prefix: str, count: int, per: int = 3) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(path), prefix, str(count), str(per)],
@@ -278,9 +284,9 @@ def _writer(path: Path, prefix: str, count: int, per: int = 3) -> subprocess.Pop
     )
 
 
-def test_concurrent_readers_and_writers(tmp_path):
+def test_concurrent_readers_and_writers(where):
     """Two writer processes at once, and readers that never see a half-written enrolment."""
-    path = tmp_path / "busy.db"
+    path = where("busy")
     Gallery(path).close()
     writers = [_writer(path, "p", 25), _writer(path, "q", 25)]
     seen_partial, errors, rounds = [], [], [0]
@@ -313,10 +319,10 @@ def test_concurrent_readers_and_writers(tmp_path):
         assert len(gallery) == 50 and all(p.n_embeddings == 3 for p in gallery.identities())
 
 
-def test_writer_killed_at_random_points_loses_no_returned_enrolment(tmp_path):
+def test_writer_killed_at_random_points_loses_no_returned_enrolment(where):
     """SIGKILL a process in the middle of enrolling, several times: every enrolment it reported
     (it prints after the commit) is there, complete, and the gallery opens and checks out."""
-    path = tmp_path / "killed.db"
+    path = where("killed")
     rng = np.random.default_rng(7)
     reported: list[str] = []
     unreported: set[str] = set()  # per round, the one enrolment that may have committed unreported
@@ -384,9 +390,9 @@ def test_faiss_ivf_finds_the_exact_best_on_clustered_vectors():
     assert np.mean(approx == exact) >= 0.99
 
 
-def test_add_many_is_all_or_nothing():
+def test_add_many_is_all_or_nothing(where):
     rng = np.random.default_rng(10)
-    gallery = Gallery(":memory:")
+    gallery = Gallery(where("g"))
     assert gallery.add_many([("A", unit(rng, 2)), ("B", unit(rng, 1)), ("A", unit(rng, 1))], KEY) == 2
     assert gallery.get("A").n_embeddings == 3 and gallery.get("B").n_embeddings == 1
     with pytest.raises(GalleryError, match="embeddings of 'D'.*NaN"):
@@ -394,3 +400,48 @@ def test_add_many_is_all_or_nothing():
     assert gallery.names() == ["A", "B"]
     gallery.add_many([("A", unit(rng, 1))], KEY, replace=True)
     assert gallery.get("A").n_embeddings == 1
+
+
+def test_two_processes_enrolling_the_same_people_keep_both_sets(where):
+    """Two writers enrol the same 15 names at once: the unique name never fails a write,
+    and every person ends with both processes' vectors (3 + 3)."""
+    path = where("same")
+    Gallery(path).close()
+    first, second = _writer(path, "same", 15), _writer(path, "same", 15)
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with Gallery(path) as gallery:
+        people = gallery.identities()
+        assert len(people) == 15 and {p.n_embeddings for p in people} == {6}
+        assert all(p.metadata == {"i": int(p.name[4:])} for p in people)
+
+
+def test_a_writer_that_cannot_get_the_lock_fails_cleanly(backend, where):
+    """Another client holds the write lock: ``add`` waits ``timeout`` seconds, then says so; nothing is written."""
+    rng = np.random.default_rng(11)
+    path = where("locked")
+    with Gallery(path) as gallery:
+        gallery.add("Alice", unit(rng, 1), KEY)
+    if backend == "sqlite":
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        from detectkit.faces.gallery_postgres import parse_location
+
+        conninfo, schema = parse_location(str(path))
+        holder = psycopg.connect(conninfo)  # a transaction is open until commit/rollback
+        holder.execute(f"LOCK TABLE {schema}.identities IN EXCLUSIVE MODE")
+    try:
+        with Gallery(path, timeout=0.5) as gallery:
+            with pytest.raises(GalleryError, match="could not lock the gallery for writing within 0.5 s"):
+                gallery.add("Bob", unit(rng, 1), KEY)
+    finally:
+        holder.rollback() if backend == "postgres" else holder.execute("ROLLBACK")
+        holder.close()
+    with Gallery(path) as gallery:
+        assert gallery.names() == ["Alice"]
+        gallery.add("Bob", unit(rng, 1), KEY)  # the lock is free again
+        assert gallery.names() == ["Alice", "Bob"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import DatasetError
 from ...images import IMAGE_SUFFIXES
-from ..data_model import DetectionDataset, Sample
+from ..data_model import DetectionDataset, Sample, check_class_names
 from ..validate import ValidationReport, check_boxes, check_duplicates, probe_images, record_probe
 
 ImagesMode = Literal["symlink", "copy", "hardlink"]
@@ -339,7 +339,7 @@ def dataset_names_file(root: Path) -> list[str] | None:
             except (OSError, UnicodeDecodeError) as exc:
                 raise DatasetError(f"{path}: cannot read the class names ({exc})") from exc
             if names:
-                return names
+                return check_class_names(names, path)
     return None
 
 

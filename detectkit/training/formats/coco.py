@@ -17,13 +17,14 @@ Usage:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
 from ...errors import DatasetError
-from ..data_model import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset, check_class_names, shown
 from ..validate import ValidationReport
 from ._common import (
     ImagesMode,
@@ -106,7 +107,11 @@ def splits(path: Path) -> list[str]:
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    """A COCO json as a dict; DatasetError naming the file when it is unreadable or lacks ``images``/``categories``.
+    """A COCO json as a dict, its structure checked; DatasetError naming the file and what is wrong.
+
+    Checked here: the file is json (not nested too deeply to read), a mapping with an ``images``
+    list, a non-empty ``categories`` list and (if present) an ``annotations`` list, each entry a
+    mapping. Each entry's fields are checked by :func:`read`.
 
     Usage:
         load_json(Path("annotations/instances_val2017.json"))["categories"][0] -> {'id': 1, 'name': 'person', ...}
@@ -116,11 +121,43 @@ def load_json(path: Path) -> dict[str, Any]:
             data = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(f"{path}: not a readable json file ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetError(f"{path}: not COCO json: it needs an 'images' list (and 'annotations', 'categories')")
+    except RecursionError:  # json's decoder recurses once per level: ~1,000 levels exhaust the stack
+        raise DatasetError(f"{path}: not COCO json: nested too deeply to read") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: not COCO json: the top level must be a mapping with 'images', not a {type(data).__name__}")
+    if not isinstance(data.get("images"), list):
+        raise DatasetError(
+            f"{path}: not COCO json: it needs an 'images' list (and 'annotations', 'categories'), "
+            f"not {shown(data.get('images'))}"
+        )
     if not isinstance(data.get("categories"), list) or not data["categories"]:
-        raise DatasetError(f"{path}: has no 'categories': COCO json must list its classes")
+        raise DatasetError(f"{path}: has no 'categories' list: COCO json must list its classes, not {shown(data.get('categories'))}")
+    annotations = data.get("annotations")
+    if annotations is not None and not isinstance(annotations, list):
+        raise DatasetError(f"{path}: 'annotations' must be a list of annotations, not {shown(annotations)}")
+    for key, what in (("images", "image entry"), ("annotations", "annotation"), ("categories", "category")):
+        for k, entry in enumerate(data.get(key) or []):
+            if not isinstance(entry, dict):
+                raise DatasetError(f"{path}: {what} #{k + 1} must be a mapping, not {shown(entry)}")
     return data
+
+
+def _whole_number(value: Any) -> int | None:
+    """A json id as an int: a whole number (``3``, ``3.0``); None for anything else (text, bool, 1.5, NaN, lists)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _id(entry: dict, key: str, json_path: Path, where: str) -> int:
+    number = _whole_number(entry.get(key))
+    if number is None:
+        raise DatasetError(f"{json_path}: {where} needs a whole-number '{key}', not {shown(entry.get(key))}")
+    return number
 
 
 def _image_dir(json_path: Path, file_names: list[str]) -> Path:
@@ -142,19 +179,19 @@ def _image_dir(json_path: Path, file_names: list[str]) -> Path:
 
 
 def _categories(entries: list, json_path: Path) -> list[tuple[int, str]]:
-    """``(id, name)`` of each category, by id; DatasetError naming the json for a broken class table."""
-    table: dict[int, str] = {}
-    for entry in entries:
-        try:
-            cat_id = int(entry["id"])
-        except (TypeError, KeyError, ValueError):
-            raise DatasetError(f"{json_path}: category {entry!r} needs a whole-number 'id'") from None
-        if cat_id != entry["id"]:
-            raise DatasetError(f"{json_path}: category {entry!r}: 'id' must be a whole number")
+    """``(id, name)`` of each category, by id; DatasetError naming the json for a broken class table.
+
+    Names must be text, visible and unique (:func:`~detectkit.training.data_model.check_class_names`).
+    """
+    table: dict[int, Any] = {}
+    for k, entry in enumerate(entries):
+        cat_id = _id(entry, "id", json_path, f"category #{k + 1} ({shown(entry)})")
         if cat_id in table:
-            raise DatasetError(f"{json_path}: category id {cat_id} is listed twice ({table[cat_id]!r}, {entry.get('name')!r})")
-        table[cat_id] = str(entry.get("name", cat_id))
-    return sorted(table.items())
+            raise DatasetError(f"{json_path}: category id {cat_id} is listed twice ({shown(table[cat_id])}, {shown(entry.get('name'))})")
+        table[cat_id] = entry.get("name")
+    ordered = sorted(table.items())
+    names = check_class_names([name for _, name in ordered], json_path)
+    return [(cat_id, name) for (cat_id, _), name in zip(ordered, names)]
 
 
 def read(
@@ -178,31 +215,42 @@ def read(
     cat_index = {cat_id: i for i, (cat_id, _) in enumerate(categories)}
     class_names = [name for _, name in categories]
     images = data["images"]
-    folder = Path(image_dir) if image_dir is not None else _image_dir(json_path, [str(i.get("file_name", "")) for i in images])
-    raws: dict[Any, RawImage] = {}
+    for k, entry in enumerate(images):
+        where = f"image entry #{k + 1}"
+        _id(entry, "id", json_path, where)
+        if not isinstance(entry.get("file_name"), str) or not entry["file_name"].strip():
+            raise DatasetError(
+                f"{json_path}: {where}: 'file_name' must be the image's path (non-empty text), not {shown(entry.get('file_name'))}"
+            )
+    folder = Path(image_dir) if image_dir is not None else _image_dir(json_path, [i["file_name"] for i in images])
+    raws: dict[int, RawImage] = {}
     order: list[RawImage] = []
     for entry in images:
-        if "id" not in entry or "file_name" not in entry:
-            raise DatasetError(f"{json_path}: image entry {entry!r} needs 'id' and 'file_name'")
         try:
             size: tuple[int, int] | None = (int(entry.get("width") or 0), int(entry.get("height") or 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             size = None  # not numbers: the file's own size is used (and checked)
-        raw = RawImage(image_path=folder / str(entry["file_name"]), label_path=json_path, size=size)
-        if entry["id"] in raws:
-            report.add("duplicate_image", json_path, None, f"image id {entry['id']} is listed twice")
+        raw = RawImage(image_path=folder / entry["file_name"], label_path=json_path, size=size)
+        image_id = _whole_number(entry["id"])
+        assert image_id is not None  # checked above
+        if image_id in raws:
+            report.add("duplicate_image", json_path, None, f"image id {image_id} is listed twice")
             continue
-        raws[entry["id"]] = raw
+        raws[image_id] = raw
         order.append(raw)
     for k, ann in enumerate(data.get("annotations") or []):
-        where = f"annotation id {ann.get('id', f'#{k}')}"
-        raw = raws.get(ann.get("image_id"))
+        where = f"annotation #{k + 1} (id {shown(ann.get('id'))})" if "id" in ann else f"annotation #{k + 1}"
+        image_id = _id(ann, "image_id", json_path, where)
+        cat = _id(ann, "category_id", json_path, where)
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1, None):  # True/False are 1/0
+            raise DatasetError(f"{json_path}: {where}: 'iscrowd' must be 0 or 1, not {shown(crowd)}")
+        raw = raws.get(image_id)
         if raw is None:
-            report.add("unknown_image", json_path, None, f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+            report.add("unknown_image", json_path, None, f"{where}: image_id {image_id} is not in 'images'")
             continue
-        cat = ann.get("category_id")
         if cat not in cat_index:
-            report.add("unknown_class", json_path, None, f"{where}: category_id {cat!r} is not in 'categories'")
+            report.add("unknown_class", json_path, None, f"{where}: category_id {cat} is not in 'categories'")
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
@@ -215,7 +263,7 @@ def read(
             report.add("not_a_number", json_path, None, f"{where}: bbox {bbox!r} holds a non-number")
             raw.skip = True
             continue
-        raw.add([x, y, x + w, y + h], cat_index[cat], None, ignore=bool(ann.get("iscrowd", 0)), where=where)
+        raw.add([x, y, x + w, y + h], cat_index[cat], None, ignore=bool(crowd), where=where)
     root = json_path.parent.parent if json_path.parent.name == "annotations" else json_path.parent
     return assemble(order, class_names, report, root=root, split=as_split or split, fmt="coco")
 

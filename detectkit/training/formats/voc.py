@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from xml.sax.saxutils import escape
 
 from ...errors import DatasetError
-from ..data_model import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset, check_class_names
 from ..validate import ValidationReport
 from ._common import (
     ImagesMode,
@@ -217,11 +217,14 @@ def read(root: Path, split: str, names: Sequence[str] | None = None) -> Detectio
     files = _xml_files(root, split, report)
     scratch = ValidationReport()
     parsed = [_parse(p, root, report) for p in files]
-    class_names = dataset_names_file(root) or (list(names) if names else None)
+    class_names = dataset_names_file(root) or (check_class_names(names, "the names argument") if names else None)
     if class_names is None:  # every xml in the folder, so all splits share one table
         done = {p.resolve() for p in files}
         others = [_parse(p, root, scratch) for p in sorted(_annotation_dir(root).glob("*.xml")) if p.resolve() not in done]
-        class_names = sorted({o[0] for p in others + parsed for o in p.objects if o[0]})
+        found = {o[0]: p.raw.label_path for p in others + parsed for o in p.objects if o[0]}
+        for name, xml_path in found.items():  # each name checked with the xml that holds it
+            check_class_names([name], xml_path)
+        class_names = check_class_names(sorted(found), f"{root} (the object names of its xml files)")
         if not class_names:
             class_names = ["object"]
     index = {n: i for i, n in enumerate(class_names)}

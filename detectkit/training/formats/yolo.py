@@ -26,7 +26,7 @@ import numpy as np
 
 from ...errors import DatasetError
 from ...images import IMAGE_SUFFIXES
-from ..data_model import SPLIT_ALIASES, DetectionDataset
+from ..data_model import SPLIT_ALIASES, DetectionDataset, check_class_names, shown
 from ..validate import ValidationReport
 from ._common import (
     MARKER,
@@ -77,10 +77,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: fast, and it refuses deep nesting itself
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=loader)
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):
+            raise DatasetError(f"{path}: not a data YAML: nested too deeply to read") from None
         raise DatasetError(f"{path}: not a readable YAML file ({exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable YAML file ({exc})") from exc
+    except RecursionError:  # PyYAML without libyaml recurses once per level
+        raise DatasetError(f"{path}: not a data YAML: nested too deeply to read") from None
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: a data YAML must be a mapping with train/val/names, got {type(data).__name__}")
     for alias, key in SPLIT_ALIASES.items():
@@ -92,6 +99,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
     """``names`` as a list (a list, or a dict ``{id: name}`` with ids 0..n-1), or ``class_i`` from ``nc``.
 
+    Each name must be text, visible and unique (:func:`~detectkit.training.data_model.check_class_names`).
+
     Example:
         >>> yaml_names({"names": {1: "dog", 0: "cat"}}, Path("d.yaml")), yaml_names({"nc": 2}, Path("d.yaml"))
         (['cat', 'dog'], ['class_0', 'class_1'])
@@ -101,34 +110,38 @@ def yaml_names(data: dict[str, Any], path: Path) -> list[str]:
     if names is None:
         if nc is None:
             raise DatasetError(f"{path}: has neither 'names' nor 'nc'; list the class names under 'names:'")
-        try:
-            return [f"class_{i}" for i in range(int(nc))]
-        except (TypeError, ValueError):
-            raise DatasetError(f"{path}: 'nc: {nc}' is not a whole number") from None
+        if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
+            raise DatasetError(f"{path}: 'nc: {shown(nc)}' is not a whole number of classes (1 or more)")
+        return [f"class_{i}" for i in range(nc)]
     if isinstance(names, dict):
-        try:
-            table = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise DatasetError(f"{path}: 'names' keys must be class ids 0, 1, 2, ...") from None
+        if not all(_class_id(k) is not None for k in names):
+            raise DatasetError(f"{path}: 'names' keys must be class ids 0, 1, 2, ..., got {shown(list(names))}")
+        table = {_class_id(k): v for k, v in names.items()}
         if sorted(table) != list(range(len(table))):
             raise DatasetError(f"{path}: 'names' ids must be 0..{len(table) - 1} without gaps, got {sorted(table)}")
         result = [table[i] for i in range(len(table))]
     elif isinstance(names, (list, tuple)):
-        result = [str(n) for n in names]
+        result = list(names)
     else:
-        raise DatasetError(f"{path}: 'names' must be a list or a mapping id -> name")
+        raise DatasetError(f"{path}: 'names' must be a list or a mapping id -> name, not {shown(names)}")
     if nc is not None and not _whole(nc, len(result)):
-        raise DatasetError(f"{path}: 'nc: {nc}' but {len(result)} names")
+        raise DatasetError(f"{path}: 'nc: {shown(nc)}' but {len(result)} names")
     if not result:
         raise DatasetError(f"{path}: 'names' is empty")
-    return result
+    return check_class_names(result, path)
+
+
+def _class_id(key: Any) -> int | None:
+    """A ``names`` mapping key as a class id: a whole number, or its digits as text (``"0"``); else None."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        return int(key)
+    return None
 
 
 def _whole(value: Any, expected: int) -> bool:
-    try:
-        return int(value) == expected
-    except (TypeError, ValueError):
-        return False
+    return isinstance(value, int) and not isinstance(value, bool) and value == expected
 
 
 def yaml_root(data: dict[str, Any], path: Path) -> Path:
@@ -141,6 +154,8 @@ def yaml_root(data: dict[str, Any], path: Path) -> Path:
     value = data.get("path")
     if not value:
         return path.parent
+    if not isinstance(value, str):
+        raise DatasetError(f"{path}: 'path' must be the dataset folder (text), not {shown(value)}")
     root = Path(str(value)).expanduser()
     if root.is_absolute():
         return root if root.exists() else path.parent  # a moved dataset: its YAML travelled with it
@@ -150,11 +165,17 @@ def yaml_root(data: dict[str, Any], path: Path) -> Path:
     raise DatasetError(f"{path}: 'path: {value}' not found beside the YAML ({path.parent}) or in {Path.cwd()}")
 
 
-def _entries(data: dict[str, Any], split: str) -> list[str]:
+def _entries(data: dict[str, Any], split: str, path: Path) -> list[str]:
     value = data.get(split)
     if value is None or value == "" or value == []:
         return []
-    return [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    entries = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and v for v in entries):
+        raise DatasetError(
+            f"{path}: '{split}' must be an image folder, a .txt list of images, an image, or a list of those "
+            f"(paths as text), not {shown(value)}"
+        )
+    return entries
 
 
 def _images_for(root: Path, entry: str, yaml_path: Path) -> tuple[list[Path], list[Path]]:
@@ -294,7 +315,7 @@ def splits(path: Path) -> list[str]:
     """
     if path.is_file():
         data = read_yaml(path)
-        found = [k for k in SPLIT_KEYS if _entries(data, k)]
+        found = [k for k in SPLIT_KEYS if _entries(data, k, path)]
         if not found:
             raise DatasetError(f"{path}: names no split; add 'train:' (and 'val:') image folders")
         return found
@@ -314,7 +335,7 @@ def read(path: Path, split: str, names: Sequence[str] | None = None) -> Detectio
         root = yaml_root(data, path)
         class_names: list[str] | None = yaml_names(data, path)
         images, folders = [], []
-        for entry in _entries(data, split):
+        for entry in _entries(data, split, path):
             found, dirs = _images_for(root, entry, path)
             images += found
             folders += dirs
@@ -325,7 +346,7 @@ def read(path: Path, split: str, names: Sequence[str] | None = None) -> Detectio
             raise DatasetError(f"{path}: has no '{split}' split; it has: {', '.join(layout)}")
         folders = [layout[split]]
         images = images_in(layout[split])
-        class_names = list(names) if names else dataset_names_file(path)
+        class_names = check_class_names(names, "the names argument") if names else dataset_names_file(path)
         if class_names is None and layout[split].parent.name == "images":
             class_names = dataset_names_file(layout[split].parent.parent)
     raws = [parse_label_file(image, label_path_for(image), report) for image in images]
