@@ -12,7 +12,8 @@ from doc_examples import check_docstring_examples
 
 # the ones that build models or import torch/ultralytics take tens of seconds on a loaded 2-core CPU
 SLOW = {"detectkit._ultralytics_env", "detectkit.checkpoint", "detectkit.training.augment",
-        "detectkit.training.torchvision_model", "detectkit.images"}
+        "detectkit.training.torchvision_model", "detectkit.images", "detectkit.faces.dlib_resnet",
+        "detectkit.faces.dlib_chip"}
 MODULES = [
     "detectkit",
     "detectkit._ultralytics_env",
@@ -34,6 +35,11 @@ MODULES = [
     "detectkit.training.torchvision_model",
     "detectkit.training.ultralytics_trainer",
     "detectkit.weights",
+    "detectkit.detection.runtime_info",
+    "detectkit.faces.dlib_chip",
+    "detectkit.faces.dlib_embedder",
+    "detectkit.faces.dlib_resnet",
+    "detectkit.faces.onnx_embedder",
 ]
 TESTS = Path(__file__).resolve().parents[1]
 PACKAGE = TESTS.parent / "detectkit"
