@@ -131,8 +131,8 @@ def test_every_detectkit_command_parses() -> None:
 def test_setup_commands_name_real_extras() -> None:
     """The setup lines cannot run offline (pip); what they name must exist."""
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    named = [re.fullmatch(r"\.\[(\w+)\]", w)[1] for argv in readme_commands() if argv[:2] == ["pip", "install"]
-             for w in argv if w.startswith(".[")]
+    named = [extra for argv in readme_commands() if argv[:2] == ["pip", "install"]
+             for w in argv if w.startswith(".[") for extra in re.fullmatch(r"\.\[([\w,-]+)\]", w)[1].split(",")]
     assert named and set(named) <= set(extras), named
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["detectkit"].startswith("detectkit.cli")
