@@ -23,7 +23,7 @@ Example:
     >>> from detectkit.cli import build_parser
     >>> args = build_parser().parse_args(["faces", "verify", "door.jpg", "Ann", "--db", "people.db"])
     >>> args.image, args.name, args.db, args.weights, args.func is run_verify, NOT_VERIFIED
-    ('door.jpg', 'Ann', 'people.db', 'facenet-vggface2', True, 3)
+    ('door.jpg', 'Ann', 'people.db', 'auto', True, 3)
     >>> build_parser().parse_args(["faces", "import", "backup.json", "--on-conflict", "skip"]).on_conflict
     'skip'
 """
