@@ -192,7 +192,12 @@ def write_photos(folder: Path) -> None:
 def test_fine_tuning_example_learns(tmp_path, monkeypatch, capsys) -> None:
     """``data shapes`` -> ``train`` (yolov8n from its YAML, 20 epochs at 128 px on the CPU, the library's
     defaults) -> ``export``, exactly as the README shows them: best.pt finds the shapes, and the ONNX
-    file gives PyTorch's boxes. Before the small-data defaults (issue 16) best.pt scored mAP@0.5 0.004."""
+    file gives PyTorch's boxes.
+
+    Measured (AMD EPYC, 2 cores, loaded): with ultralytics' nbs=64 and 3-epoch warm-up best.pt scored
+    mAP@0.5 0.004 (``evaluate``); with the small-data defaults (nbs 8, 1-epoch warm-up, AdamW by
+    ultralytics' "auto") 0.109 (ultralytics' val: 0.141 at the best epoch, 15). The goal, 0.3, is not
+    met yet: this test fails until it is (issue 16)."""
     from detectkit import Detector, evaluate, load_dataset
 
     monkeypatch.chdir(tmp_path)
