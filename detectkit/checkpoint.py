@@ -25,7 +25,8 @@ Example:
     >>> import tempfile, pathlib, torch
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
     >>> save_checkpoint(p, builder="fasterrcnn_mobilenet_v3_large_320_fpn", classes=["cat"],
-    ...                 imgsz=320, state_dict={"w": torch.zeros(1)})
+    ...                 imgsz=320, state_dict={"w": torch.zeros(1)}) == p
+    True
     >>> load_checkpoint(p).classes
     ['cat']
 """
@@ -76,9 +77,9 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically (a temporary file, then a rename), so a crash never leaves half a file.
 
-    Example:
-        >>> # save_checkpoint("runs/best.pt", builder="fasterrcnn_resnet50_fpn", classes=["person"],
-        >>> #                 imgsz=640, state_dict=model.state_dict(), metrics={"map50": 0.9})
+    Usage:
+        save_checkpoint("runs/best.pt", builder="fasterrcnn_resnet50_fpn", classes=["person"],
+                        imgsz=640, state_dict=model.state_dict(), metrics={"map50": 0.9})
     """
     import torch
 

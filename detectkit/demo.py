@@ -186,8 +186,8 @@ def run_clip_demo(
         frames_per_scene, fps: length and rate of the clip.
         runtime: where the models run (``"auto"``: OpenVINO on a CPU; see :mod:`detectkit.runtimes`).
 
-    Example:
-        >>> # report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
+    Usage:
+        report = run_clip_demo("demo-output"); report.found["chelsea"]  -> ['cat']
     """
     import cv2
 
@@ -306,8 +306,8 @@ def run_live_demo(
     (enrol people with ``detectkit faces enroll NAME photo.jpg``); without one, faces
     are shown as unknown.
 
-    Example:
-        >>> # report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
+    Usage:
+        report = run_live_demo(0, gallery="faces.db", save="live.mp4"); report.stats["frames_dropped"]
     """
     from .video.pipeline import Pipeline
     from .video.sinks import WindowSink
@@ -341,8 +341,8 @@ def run_live_demo(
 def default_out_dir() -> Path:
     """``demo-output`` in the current folder, or a temporary folder when that is not writable.
 
-    Example:
-        >>> # default_out_dir()  -> PosixPath('demo-output')
+    Usage:
+        default_out_dir()  -> PosixPath('demo-output')
     """
     here = Path("demo-output")
     try:

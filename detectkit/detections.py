@@ -322,8 +322,8 @@ class Detections:
     def from_ultralytics(cls, result: Any) -> "Detections":
         """From one ultralytics ``Results`` (detection task).
 
-        Example:
-            >>> # results = YOLO("yolo11n.pt")(image); Detections.from_ultralytics(results[0])
+        Usage:
+            results = YOLO("yolo11n.pt")(image); Detections.from_ultralytics(results[0])
         """
         boxes = result.boxes
         image_shape = tuple(result.orig_shape[:2]) if getattr(result, "orig_shape", None) is not None else None
@@ -384,8 +384,8 @@ class Detections:
     def to_supervision(self) -> Any:
         """To a ``supervision.Detections`` (``pip install supervision``); extras go into ``data``.
 
-        Example:
-            >>> # sv_detections = detections.to_supervision(); sv.BoxAnnotator().annotate(frame, sv_detections)
+        Usage:
+            sv_detections = detections.to_supervision(); sv.BoxAnnotator().annotate(frame, sv_detections)
         """
         try:
             import supervision as sv

@@ -53,8 +53,8 @@ def auto_model(log: Callable[[str], None] = print) -> str | None:
     Returns the path of the weights, or ``None`` after saying (through ``log``) why none
     could be had and how to provide one.
 
-    Example:
-        >>> # auto_model()  -> '/data/weights/yolov8n_int8.onnx' with DETECTKIT_WEIGHTS=/data/weights
+    Usage:
+        auto_model()  -> '/data/weights/yolov8n_int8.onnx' with DETECTKIT_WEIGHTS=/data/weights
     """
     from .weights import resolve_weights
 

@@ -27,9 +27,9 @@ counts; and its failure budget is per block (``max_errored_blocks``), not per fi
 task queue above gives per-source order, atomic per-source outputs and per-file failures
 directly, with the same actor-pool scheduling and without shipping frames between operators.
 
-Example:
-    >>> # summary = run_batch(["archive/", "photos/*.jpg"], "out/", model="yolov8n_int8.onnx", actors=2)
-    >>> # print(summary.table()); open("out/archive-xxxxxxxx.jsonl") ...
+Usage:
+    summary = run_batch(["archive/", "photos/*.jpg"], "out/", model="yolov8n_int8.onnx", actors=2)
+    print(summary.table()); open("out/archive-xxxxxxxx.jsonl") ...
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
     A local cluster gets ``num_cpus`` (default: the cores this process may use), no
     dashboard, warnings only, on 127.0.0.1; an already initialised Ray (``ray.init`` by the caller) is used as it is.
 
-    Example:
-        >>> # connect("ray://head:10001")  # a running cluster;  connect()  # a local one
+    Usage:
+        connect("ray://head:10001")  # a running cluster;  connect()  # a local one
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Ray starts workers at nice 15; a local batch runs at the priority `detectkit run` has (export it to change)
@@ -183,7 +183,9 @@ def run_batch(
         >>> summary = run_batch(["no/such/clip.mp4"], tempfile.mkdtemp(), model="yolov8n_int8.onnx", progress=False)
         >>> summary.failed, summary.sources[0].error
         (1, 'no/such/clip.mp4: no such file, folder or glob')
-        >>> # run_batch(["clips/", "photos/*.jpg"], "out", model="yolov8n_int8.onnx", conf=0.3, actors=2).fps
+
+    Usage:
+        run_batch(["clips/", "photos/*.jpg"], "out", model="yolov8n_int8.onnx", conf=0.3, actors=2).fps
     """
     import ray
     from tqdm.auto import tqdm

@@ -197,8 +197,8 @@ class GallerySVM:
             GalleryError: fewer than two people have embeddings of this model.
             ModelError: scikit-learn is not installed.
 
-        Example:
-            >>> # svm = GallerySVM().fit(recognizer.gallery, recognizer.embedder.key)
+        Usage:
+            svm = GallerySVM().fit(recognizer.gallery, recognizer.embedder.key)
         """
         names, vectors = gallery.embeddings(model)
         return self.fit_arrays(vectors, names, model)

@@ -18,6 +18,14 @@ so they move a gallery between SQLite and PostgreSQL either way;
 those that embed faces also take ``--weights`` (default ``auto``: FaceNet when its weights are here,
 else dlib-resnet),
 ``--device`` and ``--threshold``; ``--json`` prints JSON instead of text.
+
+Example:
+    >>> from detectkit.cli import build_parser
+    >>> args = build_parser().parse_args(["faces", "verify", "door.jpg", "Ann", "--db", "people.db"])
+    >>> args.image, args.name, args.db, args.weights, args.func is run_verify, NOT_VERIFIED
+    ('door.jpg', 'Ann', 'people.db', 'auto', True, 3)
+    >>> build_parser().parse_args(["faces", "import", "backup.json", "--on-conflict", "skip"]).on_conflict
+    'skip'
 """
 
 from __future__ import annotations

@@ -271,8 +271,8 @@ class ComparisonReport:
     def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """Write ``report.md``, ``report.json`` and ``chart.png`` into ``out_dir``; returns their paths.
 
-        Example:
-            >>> # run_comparison(CompareConfig(limit=5)).write("compare-report")["markdown"]
+        Usage:
+            run_comparison(CompareConfig(limit=5)).write("compare-report")["markdown"]
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,16 @@
 Models whose weights are absent are rows with ``status="not run: weights missing"`` and
 how to provide them; nothing is downloaded.
 
-Example:
-    >>> # from detectkit.compare import CompareConfig, run_comparison
-    >>> # run_comparison(CompareConfig(limit=10)).write("compare-out")
+Usage (minutes: it runs every model on the shared data):
+    from detectkit.compare import CompareConfig, run_comparison
+    run_comparison(CompareConfig(limit=10)).write("compare-out")
+
+Example (the configuration, checked before anything runs):
+    >>> CompareConfig(shared="/data/shared").yolo
+    '/data/shared/weights/yolov8n_int8.onnx'
+    >>> CompareConfig(tasks=["car detection"])
+    Traceback (most recent call last):
+    ValueError: unknown task(s) ['car detection']; choose from ['person detection', 'face detection', 'face identification']
 """
 
 from __future__ import annotations
@@ -329,9 +336,9 @@ def run_comparison(config: CompareConfig | None = None, *, command: str = "") ->
     Raises:
         DatasetError: a data set is missing from ``config.shared``.
 
-    Example:
-        >>> # report = run_comparison(CompareConfig(limit=5, tasks=["face identification"]))
-        >>> # print(report.to_markdown())
+    Usage:
+        report = run_comparison(CompareConfig(limit=5, tasks=["face identification"]))
+        print(report.to_markdown())
     """
     config = config or CompareConfig()
     rows: list[Row] = []

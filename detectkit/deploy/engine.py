@@ -4,8 +4,8 @@ TensorRT needs an NVIDIA GPU and the ``tensorrt`` package; without them the expo
 :class:`~detectkit.errors.ModelError` that says which is missing. ``Detector("best.engine")``
 runs the file through ultralytics (the catch-all backend).
 
-Example:
-    >>> # export_engine("yolov8n.pt", imgsz=640)        -> yolov8n.engine (on a CUDA machine)
+Usage:
+    export_engine("yolov8n.pt", imgsz=640)        -> yolov8n.engine (on a CUDA machine)
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@
   region proposal (``rpn_score_thresh=0``; the mobilenet-320 builders drop proposals scored below
   0.05, which a traced graph cannot follow), so it can return a few more low-score boxes.
 
-Example:
-    >>> # from detectkit import export, Detector
-    >>> # path = export("runs/exp/weights/best.pt", format="onnx")      # -> runs/exp/weights/best.onnx
-    >>> # Detector(path)("photo.jpg")
+Usage:
+    from detectkit import export, Detector
+    path = export("runs/exp/weights/best.pt", format="onnx")      # -> runs/exp/weights/best.onnx
+    Detector(path)("photo.jpg")
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ EXPORT_SCORE_THRESH = 0.001
 def quantize_int8(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """onnxruntime dynamic int8 quantisation of an ONNX file's MatMul/Gemm weights (metadata kept).
 
-    Example:
-        >>> # quantize_int8("best.onnx", "best_int8.onnx")
+    Usage:
+        quantize_int8("best.onnx", "best_int8.onnx")
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -83,8 +83,8 @@ def export_torchvision_onnx(
         max_det: most boxes the graph returns per image.
         nms_iou: the graph's class-wise NMS IoU.
 
-    Example:
-        >>> # export_torchvision_onnx("runs/exp/weights/best.pt", imgsz=320)
+    Usage:
+        export_torchvision_onnx("runs/exp/weights/best.pt", imgsz=320)
     """
     import torch
 
@@ -242,9 +242,9 @@ def export(
         ModelError: an unknown format, or export failed.
         WeightsFormatError: the model file is not a checkpoint, or would run code (untrusted).
 
-    Example:
-        >>> # export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
-        >>> # export("yolo11n.pt", imgsz=320, int8=True, data="shapes/data.yaml")
+    Usage:
+        export("runs/exp/weights/best.pt")                 -> runs/exp/weights/best.onnx
+        export("yolo11n.pt", imgsz=320, int8=True, data="shapes/data.yaml")
     """
     if format.lower() not in EXPORT_FORMATS:
         raise ModelError(f"format {format!r}: detectkit exports {', '.join(EXPORT_FORMATS)}")

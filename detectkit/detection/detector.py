@@ -91,9 +91,9 @@ class Detector:
     Thread safety: one Detector may be called from several threads; model calls are
     serialised by a lock (image decoding runs outside it).
 
-    Example:
-        >>> # detector = Detector("yolo11n.pt", conf=0.4, classes=["person"])
-        >>> # for box, label in zip(detector("street.jpg").xyxy, detector("street.jpg").labels): ...
+    Usage:
+        detector = Detector("yolo11n.pt", conf=0.4, classes=["person"])
+        for box, label in zip(detector("street.jpg").xyxy, detector("street.jpg").labels): ...
     """
 
     def __init__(
@@ -220,8 +220,8 @@ class Detector:
         taken as BGR unless ``color="rgb"``. Keyword thresholds override the Detector's
         for this call only.
 
-        Example:
-            >>> # detector(["a.jpg", "b.jpg"], conf=0.5)  -> [Detections, Detections]
+        Usage:
+            detector(["a.jpg", "b.jpg"], conf=0.5)  -> [Detections, Detections]
         """
         options = self._options(dict(conf=conf, iou=iou, classes=classes, max_det=max_det, imgsz=imgsz))
         single = _is_single(images)
@@ -242,8 +242,8 @@ class Detector:
     ) -> Iterator[Detections]:
         """Detect over an iterable lazily, ``batch_size`` images per model call, in order.
 
-        Example:
-            >>> # for detections in detector.stream(Path("photos").glob("*.jpg"), batch_size=4): ...
+        Usage:
+            for detections in detector.stream(Path("photos").glob("*.jpg"), batch_size=4): ...
         """
         options = self._options(dict(overrides))
         size = int(self.batch_size if batch_size is None else batch_size)

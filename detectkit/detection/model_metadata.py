@@ -143,8 +143,8 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         WeightsFormatError: not a readable ONNX file.
 
-    Example:
-        >>> # read_onnx_metadata("best.onnx")["builder"]  -> 'fasterrcnn_mobilenet_v3_large_320_fpn'
+    Usage:
+        read_onnx_metadata("best.onnx")["builder"]  -> 'fasterrcnn_mobilenet_v3_large_320_fpn'
     """
     path = Path(path)
     try:
@@ -164,8 +164,8 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
 def write_onnx_metadata(path: str | os.PathLike, meta: Mapping[str, str], *, replace_all: bool = False) -> None:
     """Add ``meta`` to an ONNX file's ``metadata_props`` (``replace_all``: instead of what is there).
 
-    Example:
-        >>> # write_onnx_metadata("best.onnx", ExportMetadata(...).to_dict())
+    Usage:
+        write_onnx_metadata("best.onnx", ExportMetadata(...).to_dict())
     """
     import onnx
 

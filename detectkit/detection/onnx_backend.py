@@ -14,10 +14,10 @@ boxes back: onnxruntime's ``Resize`` can round a size differently from PyTorch f
 (0.8, 0.4), which shifts boxes by a pixel or more; resizing first keeps ONNX and PyTorch
 within a thousandth of a pixel.
 
-Example:
-    >>> # from detectkit import Detector
-    >>> # detector = Detector("runs/exp/weights/best.onnx")   # detectkit-exported torchvision model
-    >>> # detector("photo.jpg").labels
+Usage:
+    from detectkit import Detector
+    detector = Detector("runs/exp/weights/best.onnx")   # detectkit-exported torchvision model
+    detector("photo.jpg").labels
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         WeightsFormatError: not a readable ONNX file.
 
-    Example:
-        >>> # read_metadata("best.onnx")["builder"]  -> 'fasterrcnn_mobilenet_v3_large_320_fpn'
+    Usage:
+        read_metadata("best.onnx")["builder"]  -> 'fasterrcnn_mobilenet_v3_large_320_fpn'
     """
     return read_onnx_metadata(path)
 

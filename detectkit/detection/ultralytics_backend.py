@@ -1,9 +1,9 @@
 """YOLO through ultralytics: ``.pt`` checkpoints (pretrained or fine-tuned), ``.yaml``
 architectures (untrained), and exported files ultralytics runs (``.onnx``, ``.torchscript``, ...).
 
-Example:
-    >>> # backend = UltralyticsBackend("yolo11n.pt", device=torch.device("cpu"))
-    >>> # backend.predict([bgr_image], PredictOptions(conf=0.3))
+Usage:
+    backend = UltralyticsBackend("yolo11n.pt", device=torch.device("cpu"))
+    backend.predict([bgr_image], PredictOptions(conf=0.3))
 """
 
 from __future__ import annotations

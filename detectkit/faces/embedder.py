@@ -175,9 +175,9 @@ class FaceEmbedder:
 
     Thread safety: network calls are serialised by a lock.
 
-    Example:
-        >>> # embedder = FaceEmbedder()  # finds 20180402-114759-vggface2.pt offline first
-        >>> # embedder.embed(image, detections).shape  -> (N, 512)
+    Usage:
+        embedder = FaceEmbedder()  # finds 20180402-114759-vggface2.pt offline first
+        embedder.embed(image, detections).shape  -> (N, 512)
     """
 
     def __init__(
@@ -228,8 +228,8 @@ class FaceEmbedder:
     def key(self) -> ModelKey:
         """This embedder's model key (name, version, dimension): what the gallery stores with each vector.
 
-        Example:
-            >>> # str(FaceEmbedder().key)  -> 'facenet-vggface2@<16 hex digits> (512-d)'
+        Usage:
+            str(FaceEmbedder().key)  -> 'facenet-vggface2@<16 hex digits> (512-d)'
         """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
@@ -238,24 +238,24 @@ class FaceEmbedder:
 
         ``out``: a ``(N, 3, 160, 160)`` float32 array (e.g. a slice of a batch) to fill instead of a new one.
 
-        Example:
-            >>> # batch = np.empty((n, 3, 160, 160), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
+        Usage:
+            batch = np.empty((n, 3, 160, 160), np.float32); embedder.crops(frame, faces, out=batch[:len(faces)])
         """
         return box_crops(image, faces, self.crop, out=out)
 
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, 512)`` float32, L2-normalised, for the face boxes of one BGR image.
 
-        Example:
-            >>> # embedder.embed(frame, face_detector.detect([frame])[0])
+        Usage:
+            embedder.embed(frame, face_detector.detect([frame])[0])
         """
         return self.embed_crops(self.crops(image, faces))
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of standardised crops ``(N, 3, 160, 160)``, batched by ``batch_size``.
 
-        Example:
-            >>> # embedder.embed_crops(crop_faces(image, boxes)).shape  -> (len(boxes), 512)
+        Usage:
+            embedder.embed_crops(crop_faces(image, boxes)).shape  -> (len(boxes), 512)
         """
         import torch
 
@@ -276,8 +276,8 @@ class FaceEmbedder:
 def make_facenet(*, device: Any = "auto", weights: str | os.PathLike | Mapping[str, Any] = DEFAULT_WEIGHTS, **options: Any) -> FaceEmbedder:
     """The ``"facenet"`` registry entry: ``FaceEmbedder(weights, device=device, **options)``.
 
-    Example:
-        >>> # make_embedder("facenet", weights="casia-webface", device="cpu")
+    Usage:
+        make_embedder("facenet", weights="casia-webface", device="cpu")
     """
     return FaceEmbedder(weights, device=device, **options)
 

@@ -34,9 +34,9 @@ Search: the gallery loads the model's vectors into NumPy (``index="exact"`` or
 Extra ``postgres``: ``pip install 'detectkit[postgres]'`` (psycopg 3 and pgvector's
 Python adapter); the server needs the ``vector`` extension (pgvector >= 0.5).
 
-Example (with a server; ``pgserver`` starts one from a wheel):
-    >>> # gallery = Gallery("postgresql://app@db.internal/faces", index="hnsw")
-    >>> # gallery.add("Ann", vectors, key); gallery.search(query, key)
+Usage (with a server; ``pgserver`` starts one from a wheel):
+    gallery = Gallery("postgresql://app@db.internal/faces", index="hnsw")
+    gallery.add("Ann", vectors, key); gallery.search(query, key)
 """
 
 from __future__ import annotations
@@ -429,8 +429,8 @@ class PostgresStore(SQLStore):
     def sizes(self) -> dict[str, int]:
         """Bytes on disk by relation: each table without its indexes (with TOAST), and each index.
 
-        Example (with a server):
-            >>> # store.sizes()["embeddings"], store.sizes()[index_name(key)]
+        Usage (with a server):
+            store.sizes()["embeddings"], store.sizes()[index_name(key)]
         """
 
         def body(cur: Any) -> dict[str, int]:

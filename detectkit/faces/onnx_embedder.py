@@ -18,10 +18,10 @@ At load the model runs once on a zero batch, so a file whose output is not one
 ``(N, D)`` vector per face (or whose input is not an image batch) is refused then,
 with a :class:`~detectkit.errors.WeightsFormatError` naming the file.
 
-Example:
-    >>> # embedder = OnnxFaceEmbedder("w600k_r50.onnx")       # InsightFace buffalo_l's recogniser
-    >>> # embedder = OnnxFaceEmbedder("face_recognition_sface_2021dec.onnx", mean=0, scale=1)
-    >>> # embedder.embed(frame, faces).shape  -> (N, 512) / (N, 128)
+Usage:
+    embedder = OnnxFaceEmbedder("w600k_r50.onnx")       # InsightFace buffalo_l's recogniser
+    embedder = OnnxFaceEmbedder("face_recognition_sface_2021dec.onnx", mean=0, scale=1)
+    embedder.embed(frame, faces).shape  -> (N, 512) / (N, 128)
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ class OnnxFaceEmbedder:
             is not one vector per face.
         ModelError: options that do not fit (unknown colour order or alignment, bad mean).
 
-    Example:
-        >>> # OnnxFaceEmbedder("arcface.onnx").crop_size  -> 112
+    Usage:
+        OnnxFaceEmbedder("arcface.onnx").crop_size  -> 112
     """
 
     def __init__(
@@ -214,16 +214,16 @@ class OnnxFaceEmbedder:
     def key(self) -> ModelKey:
         """Model key: name, version (first 16 hex digits of the file's SHA-256), dimension.
 
-        Example:
-            >>> # str(OnnxFaceEmbedder("arcface.onnx").key)  -> 'arcface@<16 hex> (512-d)'
+        Usage:
+            str(OnnxFaceEmbedder("arcface.onnx").key)  -> 'arcface@<16 hex> (512-d)'
         """
         return ModelKey(self.model_name, self.model_version, self.dim)
 
     def chips(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Aligned uint8 chips ``(N, S, S, 3)`` in the image's (BGR) order, before colour and scaling.
 
-        Example:
-            >>> # embedder.chips(frame, faces)[0]   -> the 112x112 face ArcFace sees (BGR)
+        Usage:
+            embedder.chips(frame, faces)[0]   -> the 112x112 face ArcFace sees (BGR)
         """
         import cv2
 
@@ -255,8 +255,8 @@ class OnnxFaceEmbedder:
 
         Always channels-first, as every embedder's crops; :meth:`embed_crops` transposes for an NHWC model.
 
-        Example:
-            >>> # embedder.embed_crops(embedder.crops(frame, faces))
+        Usage:
+            embedder.embed_crops(embedder.crops(frame, faces))
         """
         chips = self.chips(image, faces).astype(np.float32)
         if self.color == "rgb":
@@ -272,8 +272,8 @@ class OnnxFaceEmbedder:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings ``(N, D)`` float32 of chips from :meth:`crops`.
 
-        Example:
-            >>> # embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), D)
+        Usage:
+            embedder.embed_crops(embedder.crops(frame, faces)).shape  -> (len(faces), D)
         """
         s = self.crop_size
         crops = np.asarray(crops, dtype=np.float32)
@@ -293,8 +293,8 @@ class OnnxFaceEmbedder:
     def embed(self, image: np.ndarray, faces: Detections | np.ndarray) -> np.ndarray:
         """Embeddings ``(N, D)`` float32, L2-normalised, of the faces of one BGR image.
 
-        Example:
-            >>> # embedder.embed(frame, face_detector.detect([frame])[0])
+        Usage:
+            embedder.embed(frame, face_detector.detect([frame])[0])
         """
         if len(faces) == 0:
             return np.zeros((0, self.dim), np.float32)

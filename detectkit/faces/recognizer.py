@@ -31,12 +31,12 @@ Recompute it for your weights and cameras with :meth:`FaceRecognizer.calibrate`
 false-accept rate; pass it as ``threshold=``. Other weights have no published figure
 and fall back to the same 0.46: calibrate them.
 
-Example:
-    >>> # from detectkit import FaceRecognizer
-    >>> # faces = FaceRecognizer(gallery="people.db")
-    >>> # faces.enroll("Alice", ["alice1.jpg", "alice2.jpg"]).summary()
-    >>> # faces.verify("door.jpg", "Alice").verified
-    >>> # [(m.identity, m.similarity) for m in faces.identify("group.jpg", top_k=3)]
+Usage:
+    from detectkit import FaceRecognizer
+    faces = FaceRecognizer(gallery="people.db")
+    faces.enroll("Alice", ["alice1.jpg", "alice2.jpg"]).summary()
+    faces.verify("door.jpg", "Alice").verified
+    [(m.identity, m.similarity) for m in faces.identify("group.jpg", top_k=3)]
 """
 
 from __future__ import annotations
@@ -221,9 +221,9 @@ class FaceRecognizer:
     ``embedder.key``, and the batched :meth:`detect`, :meth:`embed`,
     :meth:`match` and :meth:`identify_arrays`.
 
-    Example:
-        >>> # recognizer = FaceRecognizer(gallery="people.db", threshold=0.5)
-        >>> # recognizer.identify_arrays(frames)[0].identity
+    Usage:
+        recognizer = FaceRecognizer(gallery="people.db", threshold=0.5)
+        recognizer.identify_arrays(frames)[0].identity
     """
 
     def __init__(
@@ -254,8 +254,8 @@ class FaceRecognizer:
     def close(self) -> None:
         """Close the gallery if this recogniser opened it (one passed in is the caller's to close).
 
-        Example:
-            >>> # with FaceRecognizer("faces.db") as recognizer: ...   # closed on leaving the block
+        Usage:
+            with FaceRecognizer("faces.db") as recognizer: ...   # closed on leaving the block
         """
         if self._owns_gallery:
             self.gallery.close()
@@ -276,8 +276,8 @@ class FaceRecognizer:
         Class ``"face"``, ``confidence`` = MTCNN probability, ``landmarks`` filled.
         Frames may have different sizes. A single ``HxWx3`` array is taken as a list of one.
 
-        Example:
-            >>> # [len(d) for d in recognizer.detect([frame1, frame2])]
+        Usage:
+            [len(d) for d in recognizer.detect([frame1, frame2])]
         """
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
             frames = [frames]
@@ -290,8 +290,8 @@ class FaceRecognizer:
         embedder's ``crop`` says (box + margin clipped to the frame, or aligned on the
         landmarks) at its ``crop.size``.
 
-        Example:
-            >>> # vectors = recognizer.embed(frame, recognizer.detect([frame])[0])   # (N, 512)
+        Usage:
+            vectors = recognizer.embed(frame, recognizer.detect([frame])[0])   # (N, 512)
         """
         if len(faces) == 0:
             return np.zeros((0, self.embedder.key.dim), np.float32)
@@ -307,8 +307,8 @@ class FaceRecognizer:
             GalleryError: the gallery holds only another model's embeddings, or the
                 vectors' dimension is not the embedder's.
 
-        Example:
-            >>> # names, similarities = recognizer.match(vectors)   # e.g. (['Ann', None], array([0.81, 0.2]))
+        Usage:
+            names, similarities = recognizer.match(vectors)   # e.g. (['Ann', None], array([0.81, 0.2]))
         """
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim == 1:
@@ -327,8 +327,8 @@ class FaceRecognizer:
         ``similarity`` and ``embedding`` filled. All faces of all frames go through the
         embedder and the gallery as one batch.
 
-        Example:
-            >>> # for faces in recognizer.identify_arrays(frames): print(faces.identity, faces.similarity)
+        Usage:
+            for faces in recognizer.identify_arrays(frames): print(faces.identity, faces.similarity)
         """
         found = self.detect(frames)
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
@@ -355,9 +355,9 @@ class FaceRecognizer:
     def identify(self, image: ImageInput, top_k: int = 1) -> list[FaceMatch]:
         """Who is in this photo: for every face, the ``top_k`` best people and the decision.
 
-        Example:
-            >>> # for face in recognizer.identify("group.jpg", top_k=3):
-            >>> #     print(face.box, face.identity or "unknown", face.similarity)
+        Usage:
+            for face in recognizer.identify("group.jpg", top_k=3):
+                print(face.box, face.identity or "unknown", face.similarity)
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ModelError(f"top_k must be a whole number of at least 1, got {top_k!r}")
@@ -392,9 +392,9 @@ class FaceRecognizer:
             FaceError: no face in the photo.
             GalleryError: no such person, or none of their embeddings is of this model.
 
-        Example:
-            >>> # result = recognizer.verify("door.jpg", "Ann")
-            >>> # result.verified, result.similarity, result.threshold
+        Usage:
+            result = recognizer.verify("door.jpg", "Ann")
+            result.verified, result.similarity, result.threshold
         """
         person = validate_name(name)
         if person not in self.gallery:
@@ -493,8 +493,8 @@ class FaceRecognizer:
             FaceError: no photo was usable (or, with ``strict``, one was not); its
                 ``report`` says why for each photo. Nothing is written.
 
-        Example:
-            >>> # print(recognizer.enroll("Ann", ["ann1.jpg", "ann2.jpg"], metadata={"desk": 4}).summary())
+        Usage:
+            print(recognizer.enroll("Ann", ["ann1.jpg", "ann2.jpg"], metadata={"desk": 4}).summary())
         """
         return self.enroll_many({name: images}, metadata={name: metadata} if metadata else None,
                                 replace=replace, strict=strict)[validate_name(name)]
@@ -515,8 +515,8 @@ class FaceRecognizer:
         Returns:
             ``{name: EnrollReport}``.
 
-        Example:
-            >>> # reports = recognizer.enroll_many({"Ann": ["ann1.jpg"], "Bo": ["bo1.jpg", "bo2.jpg"]})
+        Usage:
+            reports = recognizer.enroll_many({"Ann": ["ann1.jpg"], "Bo": ["bo1.jpg", "bo2.jpg"]})
         """
         plan: dict[str, list[ImageInput]] = {}
         for raw_name, images in people.items():
@@ -565,40 +565,40 @@ class FaceRecognizer:
     def remove(self, name: str) -> int:
         """Delete a person; returns how many embeddings were removed (see :meth:`Gallery.remove`).
 
-        Example:
-            >>> # recognizer.remove("Ann")   # -> 2
+        Usage:
+            recognizer.remove("Ann")   # -> 2
         """
         return self.gallery.remove(name)
 
     def rename(self, old: str, new: str) -> None:
         """Rename a person (see :meth:`Gallery.rename`).
 
-        Example:
-            >>> # recognizer.rename("Ann", "Ann Smith")
+        Usage:
+            recognizer.rename("Ann", "Ann Smith")
         """
         self.gallery.rename(old, new)
 
     def list(self) -> list[Identity]:
         """Everyone enrolled, with metadata and embedding counts per model.
 
-        Example:
-            >>> # [person.name for person in recognizer.list()]
+        Usage:
+            [person.name for person in recognizer.list()]
         """
         return self.gallery.identities()
 
     def export(self, path: str | os.PathLike) -> Path:
         """Export the gallery (``.json``, or an SQLite copy; see :meth:`Gallery.export`).
 
-        Example:
-            >>> # recognizer.export("backup.json")
+        Usage:
+            recognizer.export("backup.json")
         """
         return self.gallery.export(path)
 
     def import_from(self, path: str | os.PathLike, *, on_conflict: Literal["error", "skip", "merge", "replace"] = "error") -> dict[str, int]:
         """Import an exported gallery (see :meth:`Gallery.import_from`).
 
-        Example:
-            >>> # recognizer.import_from("backup.json", on_conflict="skip")
+        Usage:
+            recognizer.import_from("backup.json", on_conflict="skip")
         """
         return self.gallery.import_from(path, on_conflict=on_conflict)
 
@@ -617,9 +617,9 @@ class FaceRecognizer:
         an unreadable photo or no face are left out and counted in ``skipped``.
         Set ``recognizer.threshold = result.threshold`` to use the result.
 
-        Example:
-            >>> # result = recognizer.calibrate("lfw/pairs.txt", target_far=1e-3, plot="roc.png")
-            >>> # print(result.summary()); recognizer.threshold = result.threshold
+        Usage:
+            result = recognizer.calibrate("lfw/pairs.txt", target_far=1e-3, plot="roc.png")
+            print(result.summary()); recognizer.threshold = result.threshold
         """
         if isinstance(pairs, (str, os.PathLike)):
             pairs = read_pairs(pairs, images_dir)

@@ -12,9 +12,9 @@
 Always start from float weights: an already int8 ONNX file (onnxruntime's dynamic quantisation)
 runs slower on OpenVINO than on onnxruntime, so it is refused here.
 
-Example:
-    >>> # to_openvino("runs/exp/weights/best.pt")                          -> runs/exp/weights/best_openvino_model
-    >>> # to_openvino("yolov8n.pt", int8=True, data="coco128/coco128.yaml") -> yolov8n_int8_openvino_model
+Usage:
+    to_openvino("runs/exp/weights/best.pt")                          -> runs/exp/weights/best_openvino_model
+    to_openvino("yolov8n.pt", int8=True, data="coco128/coco128.yaml") -> yolov8n_int8_openvino_model
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def onnx_to_openvino(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     The ONNX metadata come along: detectkit's into the graph's ``rt_info``, ultralytics' into the
     ``metadata.yaml`` its OpenVINO loader reads. int8 ONNX files are refused (see the module docstring).
 
-    Example:
-        >>> # onnx_to_openvino("best.onnx", "best_openvino_model")
+    Usage:
+        onnx_to_openvino("best.onnx", "best_openvino_model")
     """
     import ast
 

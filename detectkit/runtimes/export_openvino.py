@@ -6,10 +6,10 @@ NNCF post-training quantisation calibrated on up to 300 images of ``data``). Whe
 labelled boxes and ``log`` is given, the model's mAP on its val split is measured by detectkit's
 evaluator before (the source model) and after (the OpenVINO model), and logged.
 
-Example:
-    >>> # export_openvino("yolov8n.pt", int8=True, data="coco128.yaml", log=print)
-    >>> #   mAP50-95 on coco128.yaml (val): before 0.419, after 0.412 (openvino int8)
-    >>> #   -> yolov8n_int8_openvino_model
+Usage:
+    export_openvino("yolov8n.pt", int8=True, data="coco128.yaml", log=print)
+      mAP50-95 on coco128.yaml (val): before 0.419, after 0.412 (openvino int8)
+      -> yolov8n_int8_openvino_model
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ __all__ = ["export_openvino", "compare_map"]
 def compare_map(before: Any, after: Any, data: Any, log: Callable[[str], None], *, imgsz: int | None = None) -> tuple[float, float] | None:
     """mAP50-95 of two models on ``data``'s val split, logged as one line; ``None`` when it has no boxes.
 
-    Example:
-        >>> # compare_map("best.pt", "best_openvino_model", "data.yaml", print)
+    Usage:
+        compare_map("best.pt", "best_openvino_model", "data.yaml", print)
+
+    Example (data without boxes: nothing to score, so no model is even loaded):
+        >>> from detectkit.training.data_model import DetectionDataset, Sample
+        >>> unlabelled = DetectionDataset(["cat"], [Sample(Path(f"{i}.jpg"), [], [], 64, 64) for i in range(5)])
+        >>> said = []
+        >>> compare_map("absent.pt", "absent_openvino_model", unlabelled, said.append), said[0].split(": ", 1)[1]
+        (None, 'no labelled boxes in its val split, so no mAP before/after')
     """
     from ..detection import Detector
     from ..training.datasets import load_splits

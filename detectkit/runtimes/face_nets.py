@@ -115,8 +115,8 @@ def use_openvino(model: Any) -> Any:
 
     Only on the CPU (on CUDA the model is left on PyTorch). ``model.runtime`` says which ran.
 
-    Example:
-        >>> # detector = use_openvino(FaceDetector(device="cpu")); detector.runtime  -> 'openvino'
+    Usage:
+        detector = use_openvino(FaceDetector(device="cpu")); detector.runtime  -> 'openvino'
     """
     if getattr(getattr(model, "device", None), "type", "cpu") != "cpu":
         model.runtime = "torch"

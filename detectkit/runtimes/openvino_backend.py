@@ -10,9 +10,9 @@
 
 Every backend here has ``runtime = "openvino"`` and ``precision`` (``"fp32"`` or ``"int8"``).
 
-Example:
-    >>> # from detectkit import Detector
-    >>> # Detector("runs/best_openvino_model")("photo.jpg")
+Usage:
+    from detectkit import Detector
+    Detector("runs/best_openvino_model")("photo.jpg")
 """
 
 from __future__ import annotations

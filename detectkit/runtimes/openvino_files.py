@@ -54,8 +54,8 @@ def find_xml(spec: str | os.PathLike) -> Path:
         WeightsNotFoundError: no such file or folder, or the folder holds no ``.xml``.
         WeightsFormatError: the ``.bin`` beside the ``.xml`` is missing or empty, or the folder holds several ``.xml``.
 
-    Example:
-        >>> # find_xml("runs/best_openvino_model")  -> runs/best_openvino_model/best.xml
+    Usage:
+        find_xml("runs/best_openvino_model")  -> runs/best_openvino_model/best.xml
     """
     path = Path(os.fspath(spec))
     if path.is_dir():
@@ -89,8 +89,8 @@ def read_model(xml: Path) -> Any:
 def read_detectkit_info(model: Any) -> dict[str, str]:
     """detectkit's metadata in an ``openvino.Model``'s ``rt_info`` (``{}`` when there is none).
 
-    Example:
-        >>> # read_detectkit_info(openvino.Core().read_model("m.xml"))["builder"]
+    Usage:
+        read_detectkit_info(openvino.Core().read_model("m.xml"))["builder"]
     """
     if not model.has_rt_info([RT_SECTION, "detectkit_export"]):
         return {}

@@ -1,7 +1,7 @@
 """``POST /api/detect``: objects in an uploaded image, as ``Detections.to_dict`` JSON or an annotated JPEG.
 
-Example:
-    >>> # curl -H "Authorization: Bearer $TOKEN" -F image=@street.jpg "http://127.0.0.1:8000/api/detect?conf=0.4&classes=person,car"
+Usage:
+    curl -H "Authorization: Bearer $TOKEN" -F image=@street.jpg "http://127.0.0.1:8000/api/detect?conf=0.4&classes=person,car"
 """
 
 

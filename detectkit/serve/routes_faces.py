@@ -4,8 +4,8 @@ Every route works on the one :class:`~detectkit.FaceRecognizer` the live streams
 change to the gallery is announced to the streams, so faces are named by the new
 gallery at their next frame.
 
-Example:
-    >>> # curl -H "Authorization: Bearer $TOKEN" -F photos=@ann1.jpg -F photos=@ann2.jpg http://127.0.0.1:8000/api/faces/people/Ann/photos
+Usage:
+    curl -H "Authorization: Bearer $TOKEN" -F photos=@ann1.jpg -F photos=@ann2.jpg http://127.0.0.1:8000/api/faces/people/Ann/photos
 """
 
 

@@ -8,8 +8,15 @@
 * ``GET /streams/{name}.jpg``: the newest frame alone;
 * ``GET /api/streams``: every stream's status (running, failed and why, FPS...).
 
-Example:
-    >>> # <img src="/streams/door.mjpg?token=TOKEN">   new EventSource("/streams/door/events?token=TOKEN")
+In a page::
+
+    <img src="/streams/door.mjpg?token=TOKEN">   new EventSource("/streams/door/events?token=TOKEN")
+
+Example (the route table; the server's own ``ServeContext`` supplies the stream hub):
+    >>> import threading, types
+    >>> router = streams_router(types.SimpleNamespace(hub=None), threading.Event())
+    >>> sorted(route.path for route in router.routes)
+    ['/api/streams', '/api/streams/{name}', '/streams/{name}.jpg', '/streams/{name}.mjpg', '/streams/{name}/events']
 """
 
 

@@ -79,8 +79,8 @@ class Sample:
     def load_image(self) -> np.ndarray:
         """The image as HxWx3 uint8 BGR (through :func:`detectkit.images.load_image`; EXIF orientation applied).
 
-        Example:
-            >>> # Sample(Path("a.jpg"), [], [], 640, 480).load_image().shape -> (480, 640, 3)
+        Usage:
+            Sample(Path("a.jpg"), [], [], 640, 480).load_image().shape -> (480, 640, 3)
         """
         from ..images import load_image
 

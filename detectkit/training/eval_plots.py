@@ -3,8 +3,18 @@
 matplotlib draws off-screen (the Agg canvas, no display or GUI backend needed) and uses
 its bundled fonts: nothing is downloaded.
 
-Example:
-    >>> # plot_pr_curve(report, "runs/val/pr_curve.png"); plot_per_class_ap(report, "runs/val/per_class_ap.png")
+Example (a report of one class, AP@0.5 0.9; :func:`~detectkit.training.evaluate.evaluate` makes real ones):
+    >>> import tempfile, types
+    >>> from PIL import Image
+    >>> circle = types.SimpleNamespace(name="circle", ap50=0.9, ap=0.6, instances=4)
+    >>> report = types.SimpleNamespace(map50=0.9, map=0.6, per_class=[circle],
+    ...                                pr_recall=np.linspace(0, 1, 101), pr_precision=np.full((1, 101), 0.9))
+    >>> out = Path(tempfile.mkdtemp())
+    >>> pr, ap = plot_pr_curve(report, out / "pr_curve.png"), plot_per_class_ap(report, out / "ap.png")
+    >>> pr.name, Image.open(pr).format, Image.open(pr).size    # 6.4 x 4.8 inches at 110 dpi
+    ('pr_curve.png', 'PNG', (704, 528))
+    >>> Image.open(ap).size
+    (704, 275)
 """
 
 from __future__ import annotations
@@ -50,8 +60,8 @@ def _save(figure: Any, path: str | os.PathLike) -> Path:
 def plot_pr_curve(report: PlottedReport, path: str | os.PathLike) -> Path:
     """Precision against recall at IoU 0.5 (COCO's interpolated curve): one thin line per class, the mean in bold.
 
-    Example:
-        >>> # plot_pr_curve(evaluate(detector, "data.yaml"), "runs/val/pr_curve.png") -> Path("runs/val/pr_curve.png")
+    Usage:
+        plot_pr_curve(evaluate(detector, "data.yaml"), "runs/val/pr_curve.png") -> Path("runs/val/pr_curve.png")
     """
     figure = _figure(6.4, 4.8)
     axes = figure.add_subplot()
@@ -77,8 +87,8 @@ def plot_pr_curve(report: PlottedReport, path: str | os.PathLike) -> Path:
 def plot_per_class_ap(report: PlottedReport, path: str | os.PathLike) -> Path:
     """Horizontal bars of AP@0.5 and AP@0.5:0.95 per class (classes with instances), best first.
 
-    Example:
-        >>> # plot_per_class_ap(evaluate(detector, "data.yaml"), "runs/val/ap.png") -> Path("runs/val/ap.png")
+    Usage:
+        plot_per_class_ap(evaluate(detector, "data.yaml"), "runs/val/ap.png") -> Path("runs/val/ap.png")
     """
     rows = sorted((c for c in report.per_class if c.instances > 0), key=lambda c: -c.ap50)
     figure = _figure(6.4, max(2.5, 0.22 * len(rows) + 1.2))

@@ -21,9 +21,9 @@ in ``unmatched_classes``. When no name matches but both have the same number of 
 class ids are matched by position (a warning says so). Crowd / difficult regions
 (``Sample.ignore_xyxy``) are passed to COCOeval as ``iscrowd`` regions.
 
-Example:
-    >>> # from detectkit import Detector, evaluate
-    >>> # report = evaluate(Detector("best.pt"), "data.yaml", split="val"); print(report); report.map50
+Usage:
+    from detectkit import Detector, evaluate
+    report = evaluate(Detector("best.pt"), "data.yaml", split="val"); print(report); report.map50
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready numbers (curves left out; NaN becomes None).
 
-        Example:
-            >>> # json.dumps(report.to_dict()) -> '{"map50": 0.61, "map": 0.45, ... "per_class": [...]}'
+        Usage:
+            json.dumps(report.to_dict()) -> '{"map50": 0.61, "map": 0.45, ... "per_class": [...]}'
         """
         data = asdict(self)
         data.pop("pr_recall")
@@ -148,8 +148,8 @@ class EvalReport:
     def plot(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """Write ``pr_curve.png`` and ``per_class_ap.png`` into ``out_dir``; returns and remembers their paths.
 
-        Example:
-            >>> # report.plot("runs/val") -> {'pr_curve': Path('runs/val/pr_curve.png'), 'per_class_ap': ...}
+        Usage:
+            report.plot("runs/val") -> {'pr_curve': Path('runs/val/pr_curve.png'), 'per_class_ap': ...}
         """
         from .eval_plots import plot_per_class_ap, plot_pr_curve
 
@@ -389,8 +389,8 @@ def predict_dataset(
         batch_size: images per model call (default: the detector's).
         progress: show a progress bar on stderr.
 
-    Example:
-        >>> # predictions = predict_dataset(detector, load_dataset("data.yaml", "val"))
+    Usage:
+        predictions = predict_dataset(detector, load_dataset("data.yaml", "val"))
     """
     from ..images import load_image
 
@@ -438,9 +438,9 @@ def evaluate(
         device: used only when ``detector`` is a spec.
         progress: show a progress bar on stderr.
 
-    Example:
-        >>> # report = evaluate(Detector("yolov8n.onnx"), "coco128/coco128.yaml", split="val")
-        >>> # report.map50, report.map, report.per_class[0]
+    Usage:
+        report = evaluate(Detector("yolov8n.onnx"), "coco128/coco128.yaml", split="val")
+        report.map50, report.map, report.per_class[0]
     """
     from ..detection.detector import Detector
 

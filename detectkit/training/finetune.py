@@ -24,10 +24,10 @@ and return the same :class:`~detectkit.training.run.TrainRun`, whose ``best`` lo
 As in torchvision, freezing applies to pretrained backbones only; an untrained torchvision model
 trains every layer (a warning says so).
 
-Example:
-    >>> # from detectkit import finetune, Detector
-    >>> # run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "my_data/data.yaml", epochs=20, imgsz=320)
-    >>> # print(run); Detector(run.best)("photo.jpg").labels
+Usage:
+    from detectkit import finetune, Detector
+    run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "my_data/data.yaml", epochs=20, imgsz=320)
+    print(run); Detector(run.best)("photo.jpg").labels
 """
 
 from __future__ import annotations
@@ -130,7 +130,10 @@ def finetune(
             COCO state-dict path), ``trainable_backbone_layers``, ``warmup_epochs`` (1.0), ``clip``
             (gradient-norm clip, 10.0), ``amp`` (on CUDA, True), ``augment``
             (:class:`~detectkit.training.augment.Augment`), ``weight_decay``, ``builder_kwargs``.
-            YOLO: ``plots`` and any ultralytics train argument (``mosaic``, ``close_mosaic``, ...).
+            YOLO: ``plots`` and any ultralytics train argument (``mosaic``, ``close_mosaic``, ...);
+            ``nbs`` and ``warmup_epochs`` default to
+            :func:`~detectkit.training.ultralytics_trainer.small_data_defaults` (scaled to the dataset:
+            one optimizer step per batch on 64 images; ultralytics' own on large datasets).
 
     Returns:
         A :class:`~detectkit.training.run.TrainRun`.
@@ -141,9 +144,9 @@ def finetune(
         WeightsNotFoundError: explicit weights, or the checkpoint to resume from, are missing.
         WeightsFormatError: a model or resume file that is not a checkpoint, or would run code (untrusted).
 
-    Example:
-        >>> # run = finetune("yolo11n.pt", "shapes/data.yaml", epochs=10, imgsz=320, freeze="backbone")
-        >>> # run.best, run.history[-1]["val/map50"]
+    Usage:
+        run = finetune("yolo11n.pt", "shapes/data.yaml", epochs=10, imgsz=320, freeze="backbone")
+        run.best, run.history[-1]["val/map50"]
     """
     if epochs < 1:
         raise ModelError(f"epochs must be at least 1, got {epochs}")

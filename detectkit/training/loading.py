@@ -35,8 +35,12 @@ def detect_format(spec: str | os.PathLike) -> tuple[str, Path]:
     Raises:
         DatasetError: the path does not exist or is in no format detectkit reads.
 
-    Example:
-        >>> # detect_format("coco128/coco128.yaml") -> ("yolo", Path("coco128/coco128.yaml"))
+    Example (four generated images and two for val, YOLO format):
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> spec = make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64, classes=["circle", "square"])
+        >>> detect_format(spec) == ("yolo", spec), detect_format(spec.parent)[0]
+        (True, 'yolo')
     """
     fmt, path = find_format(spec)
     return fmt.name, path
@@ -46,7 +50,10 @@ def list_splits(spec: str | os.PathLike) -> list[str]:
     """The splits a dataset defines (``['train', 'val']``...); a dataset without splits has ``['train']``.
 
     Example:
-        >>> # list_splits("coco128/coco128.yaml") -> ['train', 'val']
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> list_splits(make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64))
+        ['train', 'val']
     """
     fmt, path = find_format(spec)
     return fmt.splits(path)
@@ -57,8 +64,8 @@ def read_spec(spec: str | os.PathLike, split: str | None, names: Sequence[str] |
 
     Problems are in ``dataset.report`` (:func:`load_dataset` raises or warns about them).
 
-    Example:
-        >>> # read_spec("coco128/coco128.yaml", "train").report.images_kept -> 128
+    Usage:
+        read_spec("coco128/coco128.yaml", "train").report.images_kept -> 128
     """
     fmt, path = find_format(spec)
     return fmt.read(path, normalize_split(split), names=names)
@@ -88,7 +95,15 @@ def load_dataset(
             (the message holds the whole validation summary).
 
     Example:
-        >>> # ds = load_dataset("coco128/coco128.yaml", "train"); ds.names[:2] -> ['person', 'bicycle']
+        >>> import tempfile
+        >>> from detectkit.training.synthetic import make_shapes_dataset
+        >>> spec = make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=64, classes=["circle", "square"])
+        >>> train = load_dataset(spec, "train")
+        >>> len(train), train.names, train.split, train.num_boxes == sum(len(s) for s in train)
+        (4, ['circle', 'square'], 'train', True)
+        >>> load_dataset(spec, "test")
+        Traceback (most recent call last):
+        detectkit.errors.DatasetError: ...
     """
     if isinstance(spec, DetectionDataset):
         return spec
@@ -110,8 +125,8 @@ def check_dataset(spec: str | os.PathLike, split: str | None = None) -> Validati
     Raises:
         DatasetError: only when ``spec`` is not a dataset at all or the split does not exist.
 
-    Example:
-        >>> # print(check_dataset("my_data/data.yaml"))
+    Usage:
+        print(check_dataset("my_data/data.yaml"))
     """
     fmt, path = find_format(spec)
     splits = fmt.splits(path) if normalize_split(split) is None else [normalize_split(split)]
@@ -146,8 +161,8 @@ def load_splits(
         seed: shuffling seed for the split.
         names: see :func:`load_dataset`.
 
-    Example:
-        >>> # train, val = load_splits("my_photos/", val_fraction=0.25, seed=1)
+    Usage:
+        train, val = load_splits("my_photos/", val_fraction=0.25, seed=1)
     """
     if isinstance(spec, DetectionDataset):
         return split_dataset(spec, val_fraction, seed)

@@ -6,9 +6,9 @@ AMP on CUDA (``torch.autocast`` + ``GradScaler``), gradient-norm clipping, a per
 learning-rate schedule, running means of every loss in a tqdm bar, and a clear error when the
 loss stops being finite.
 
-Example:
-    >>> # losses = train_one_epoch(model, optimizer, loader, device, scheduler=scheduler, clip=10.0)
-    >>> # losses["loss"], losses["loss_classifier"]
+Usage:
+    losses = train_one_epoch(model, optimizer, loader, device, scheduler=scheduler, clip=10.0)
+    losses["loss"], losses["loss_classifier"]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def train_one_epoch(
     Raises:
         ModelError: the loss became NaN or infinite (with the batch number and each loss).
 
-    Example:
-        >>> # train_one_epoch(model, optimizer, loader, torch.device("cpu"), clip=None, progress=False)
+    Usage:
+        train_one_epoch(model, optimizer, loader, torch.device("cpu"), clip=None, progress=False)
     """
     import torch
     from tqdm import tqdm

@@ -55,9 +55,9 @@ class TrainRun:
         final: the evaluation of ``best`` on the val split by :func:`detectkit.evaluate`
             (pycocotools), or ``None`` when it was not run.
 
-    Example:
-        >>> # run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "data.yaml", epochs=10)
-        >>> # run.best, run.history[-1]["val/map50"], Detector(run.best).names
+    Usage:
+        run = finetune("fasterrcnn_mobilenet_v3_large_320_fpn", "data.yaml", epochs=10)
+        run.best, run.history[-1]["val/map50"], Detector(run.best).names
     """
 
     family: str
@@ -108,7 +108,12 @@ def write_history(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) ->
     """Write per-epoch rows as CSV (columns in first-seen order), replacing the file atomically.
 
     Example:
-        >>> # write_history(run.history, "metrics.csv")
+        >>> import tempfile
+        >>> rows = [{"epoch": 1, "train/loss": 2.0}, {"epoch": 2, "train/loss": 1.5, "val/map50": 0.25}]
+        >>> print(write_history(rows, Path(tempfile.mkdtemp()) / "metrics.csv").read_text().strip())
+        epoch,train/loss,val/map50
+        1,2,
+        2,1.5,0.25
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +135,8 @@ def plot_history(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> 
 
     matplotlib draws off-screen with its bundled font (no download, no display).
 
-    Example:
-        >>> # plot_history(run.history, "runs/exp/loss.png")
+    Usage:
+        plot_history(run.history, "runs/exp/loss.png")
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

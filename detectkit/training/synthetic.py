@@ -133,7 +133,14 @@ def make_shapes_dataset(
         max_objects: at most this many shapes an image (at least one).
 
     Example:
-        >>> # spec = make_shapes_dataset("/tmp/shapes", 32, 8, imgsz=96)  -> /tmp/shapes/data.yaml
+        >>> import tempfile
+        >>> from detectkit.training.loading import load_dataset
+        >>> spec = make_shapes_dataset(Path(tempfile.mkdtemp()) / "shapes", 4, 2, imgsz=96, seed=1)
+        >>> spec.name, len(load_dataset(spec, "train")), len(load_dataset(spec, "val"))
+        ('data.yaml', 4, 2)
+        >>> sample = load_dataset(spec, "val").samples[0]
+        >>> (sample.width, sample.height), 1 <= len(sample) <= 3, bool((sample.xyxy[:, 2:] <= 96).all())
+        ((96, 96), True, True)
     """
     import cv2
 

@@ -135,8 +135,8 @@ def pretrained_model(
     Raises:
         WeightsFormatError: the file does not fit the builder.
 
-    Example:
-        >>> # model = pretrained_model("fasterrcnn_resnet50_fpn", resolve_weights("fasterrcnn_resnet50_fpn"), trainable_layers=3)
+    Usage:
+        model = pretrained_model("fasterrcnn_resnet50_fpn", resolve_weights("fasterrcnn_resnet50_fpn"), trainable_layers=3)
     """
     import torchvision
     from torchvision.models import get_model_weights

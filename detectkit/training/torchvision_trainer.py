@@ -13,10 +13,10 @@ Repeatability: every epoch re-seeds Python, NumPy and torch with ``seed + epoch`
 its own generator, so a run with the same seed, data and settings on the CPU repeats its losses,
 and a resumed run draws the same batches and augmentations as an uninterrupted one would.
 
-Example:
-    >>> # from detectkit.training.datasets import load_splits
-    >>> # train, val = load_splits("data.yaml")
-    >>> # run = train_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", train, val, epochs=10, save_dir="runs/tv")
+Usage:
+    from detectkit.training.datasets import load_splits
+    train, val = load_splits("data.yaml")
+    run = train_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", train, val, epochs=10, save_dir="runs/tv")
 """
 
 from __future__ import annotations
@@ -223,8 +223,8 @@ def train_torchvision(
     ``time_budget`` (seconds, training and validation): after each epoch the number of epochs is cut to
     what fits in the budget at the mean epoch time so far, and the schedule is stretched over that.
 
-    Example:
-        >>> # run = train_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", train, val, epochs=5, imgsz=160)
+    Usage:
+        run = train_torchvision("fasterrcnn_mobilenet_v3_large_320_fpn", train, val, epochs=5, imgsz=160)
     """
     import torch
 

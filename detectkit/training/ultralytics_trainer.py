@@ -20,9 +20,9 @@ The patches are undone when training ends. ultralytics' own progress bars and lo
 The run folder is ultralytics' (``weights/best.pt``, ``results.csv``, its plots) plus detectkit's
 ``metrics.csv``, ``loss.png`` and the evaluation plots of ``best.pt``.
 
-Example:
-    >>> # run = train_ultralytics("yolov8n.yaml", train, val, epochs=3, imgsz=128, save_dir="runs/yolo")
-    >>> # Detector(run.best).names
+Usage:
+    run = train_ultralytics("yolov8n.yaml", train, val, epochs=3, imgsz=128, save_dir="runs/yolo")
+    Detector(run.best).names
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ..errors import DetectKitError, ModelError, WeightsFormatError, WeightsNotF
 from .data_model import DetectionDataset
 from .run import TrainRun, fitness, plot_history, write_history
 
-__all__ = ["train_ultralytics", "offline_ultralytics", "local_font"]
+__all__ = ["train_ultralytics", "offline_ultralytics", "local_font", "small_data_defaults"]
 
 log = logging.getLogger("detectkit.training")
 _patch_lock = threading.RLock()
@@ -205,6 +205,37 @@ def _freeze_arg(freeze: Any, model: Any) -> Any:
         raise ModelError(f"freeze={freeze!r}: use a number of first layers, a list of layer indices, or 'backbone'") from None
 
 
+#: ultralytics' nominal batch and warm-up: gradients of round(nbs / batch) batches are summed per
+#: optimizer step, and the learning rate ramps up over the first warmup_epochs epochs.
+NOMINAL_BATCH = 64
+WARMUP_EPOCHS = 3.0
+#: the fewest optimizer steps per epoch that :func:`small_data_defaults` keeps (when it can).
+MIN_STEPS_PER_EPOCH = 16
+
+
+def small_data_defaults(num_images: int, batch: int, epochs: int) -> dict[str, Any]:
+    """ultralytics' ``nbs`` and ``warmup_epochs`` scaled to the dataset and the run, so that a short run
+    on a small dataset takes enough optimizer steps to learn.
+
+    ultralytics' ``nbs=64`` sums the gradients of ``64 / batch`` batches per step: on 64 images at
+    batch 8 that is one step an epoch (20 in a 20-epoch run, three epochs of them warm-up), and
+    the model learns nothing. Here the nominal batch is cut so that an epoch keeps at least
+    ``MIN_STEPS_PER_EPOCH`` steps (never below ``batch``, never above 64: large datasets get
+    ultralytics' own 64), and the warm-up lasts 3 epochs or 5% of the run, whichever is shorter.
+
+    Example:
+        >>> small_data_defaults(64, 8, 20)            # 8 batches an epoch: one step per batch, 1 warm-up epoch
+        {'nbs': 8, 'warmup_epochs': 1.0}
+        >>> small_data_defaults(10_000, 16, 100)      # ultralytics' own defaults on a big dataset
+        {'nbs': 64, 'warmup_epochs': 3.0}
+        >>> small_data_defaults(1_000, 8, 30)         # 125 batches: accumulate 7 (nbs 56), 7 batches a step
+        {'nbs': 56, 'warmup_epochs': 1.5}
+    """
+    batches = max(1, -(-int(num_images) // max(1, int(batch))))
+    accumulate = max(1, min(round(NOMINAL_BATCH / batch), batches // MIN_STEPS_PER_EPOCH))
+    return {"nbs": int(batch) * accumulate, "warmup_epochs": min(WARMUP_EPOCHS, 0.05 * int(epochs))}
+
+
 def _device_arg(device: Any) -> str:
     from ..devices import select_device
 
@@ -239,11 +270,14 @@ def train_ultralytics(
     """Fine-tune (or train from a ``.yaml``) a YOLO model with ultralytics; see :func:`detectkit.training.finetune.finetune`.
 
     ``overrides`` go to ultralytics' ``train`` as they are (``mosaic=0.5``, ``close_mosaic=2``, ``hsv_h=0``...).
+    ``nbs`` and ``warmup_epochs`` default to :func:`small_data_defaults` (ultralytics' own on large
+    datasets); ``optimizer="auto"`` is ultralytics' choice (AdamW with a learning rate fitted to the
+    class count for runs under 10,000 optimizer steps, which any short run on a small dataset is).
     ``schedule``: ``"cosine"`` or ``"linear"`` (ultralytics' two). On resume, ultralytics keeps the
     interrupted run's settings (its epochs included).
 
-    Example:
-        >>> # run = train_ultralytics("yolo11n.pt", train, val, epochs=20, imgsz=640, freeze="backbone")
+    Usage:
+        run = train_ultralytics("yolo11n.pt", train, val, epochs=20, imgsz=640, freeze="backbone")
     """
     ultralytics = import_ultralytics()
     from ..detection.ultralytics_backend import looks_like_yolo_config
@@ -318,6 +352,7 @@ def _train(yolo: Any, model: str, source: str, train: DetectionDataset, val: Det
             optimizer.lower(), optimizer), cos_lr=schedule == "cosine", patience=patience or 0, plots=bool(plots),
         amp=device_arg not in ("cpu", "mps"), val=True, verbose=False,
     )
+    args.update(small_data_defaults(len(train), int(batch), int(epochs)))
     if lr is not None:
         args["lr0"] = float(lr)
     if time_budget is not None:

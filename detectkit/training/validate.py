@@ -268,7 +268,14 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int, str | None]:
         ValueError: empty, not an image, corrupt header, or smaller than 8 pixels on a side.
 
     Example:
-        >>> # probe_image("photo.jpg") -> (640, 480, None)
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "photo.jpg"
+        >>> Image.new("RGB", (64, 48)).save(path)
+        >>> probe_image(path)
+        (64, 48, None)
+        >>> path.write_bytes(path.read_bytes()[:-2]) and probe_image(path)[2]   # the end marker cut off
+        'truncated'
     """
     from PIL import Image
 

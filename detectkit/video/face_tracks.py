@@ -18,9 +18,9 @@ The recogniser is any object with the :class:`detectkit.FaceRecognizer` methods 
 ``detect(frames) -> list[Detections]``, ``embed(frame, faces) -> (N, D)`` and
 ``match(embeddings) -> (names, similarities)``, plus its ``threshold``.
 
-Example:
-    >>> # identity = FaceTrackIdentity(FaceRecognizer(gallery="faces.db"), recheck_every=30)
-    >>> # for faces in identity.process(frames): print(faces.identity, faces.similarity)
+Usage:
+    identity = FaceTrackIdentity(FaceRecognizer(gallery="faces.db"), recheck_every=30)
+    for faces in identity.process(frames): print(faces.identity, faces.similarity)
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ JOIN_TIMEOUT = 5.0
 class DetectStage:
     """Object detection on a batch: one ``detector.predict_arrays`` call per batch.
 
-    Example:
-        >>> # DetectStage(Detector("yolo11n.pt"))(results)  -> fills result.detections
+    Usage:
+        DetectStage(Detector("yolo11n.pt"))(results)  -> fills result.detections
     """
 
     name = "detect"
@@ -77,8 +77,8 @@ class DetectStage:
 class TrackStage:
     """Track objects across frames (ByteTrack): sets ``detections.tracker_id``.
 
-    Example:
-        >>> # TrackStage(ByteTracker())(results)
+    Usage:
+        TrackStage(ByteTracker())(results)
     """
 
     name = "track"
@@ -108,8 +108,8 @@ class FaceStage:
             identify every face in every frame; ``"none"``: detect faces only.
         options: passed to :class:`~detectkit.video.face_tracks.FaceTrackIdentity`.
 
-    Example:
-        >>> # FaceStage(FaceRecognizer(gallery="faces.db"), identity="track")(results)
+    Usage:
+        FaceStage(FaceRecognizer(gallery="faces.db"), identity="track")(results)
     """
 
     name = "faces"
@@ -198,10 +198,10 @@ class Pipeline:
         retry_for: give up on a lost source after this many seconds (``None``: never).
         report: called with each fault message (default: ``logging`` warning).
 
-    Example:
-        >>> # for result in Pipeline("street.mp4", detector="yolo11n.pt", track=True):
-        >>> #     print(result.index, result.detections.labels)
-        >>> # Pipeline(0, detector="yolo11n.pt", faces="faces.db").run("window")
+    Usage:
+        for result in Pipeline("street.mp4", detector="yolo11n.pt", track=True):
+            print(result.index, result.detections.labels)
+        Pipeline(0, detector="yolo11n.pt", faces="faces.db").run("window")
     """
 
     def __init__(
@@ -434,9 +434,9 @@ class Pipeline:
         Sinks are closed however the run ends (end of source, ``q``/Esc, an error, Ctrl-C),
         and a second Ctrl-C while they are being finalised is ignored.
 
-        Example:
-            >>> # stats = Pipeline("in.mp4", detector="yolo11n.pt").run(["out.mp4", "out.jsonl"])
-            >>> # stats.as_dict()["throughput_fps"]
+        Usage:
+            stats = Pipeline("in.mp4", detector="yolo11n.pt").run(["out.mp4", "out.jsonl"])
+            stats.as_dict()["throughput_fps"]
         """
         sinks: list[Sink] = [make_sink(s) for s in _as_list(sink)]
         needs_image = any(s.needs_image for s in sinks)

@@ -170,8 +170,8 @@ class VideoWriterSink(Sink):
         fps: frame rate written in the file.
         fourcc: codec (default from the suffix, see ``FOURCC_BY_SUFFIX``).
 
-    Example:
-        >>> # pipeline.run(VideoWriterSink("annotated.mp4"))
+    Usage:
+        pipeline.run(VideoWriterSink("annotated.mp4"))
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float | None = None, fourcc: str | None = None) -> None:
@@ -243,8 +243,8 @@ class JsonLinesSink(Sink):
     Args:
         target: a path, ``"-"`` for stdout, or an open text file (not closed by the sink).
 
-    Example:
-        >>> # pipeline.run(JsonLinesSink("detections.jsonl")); then: [json.loads(l) for l in open(...)]
+    Usage:
+        pipeline.run(JsonLinesSink("detections.jsonl")); then: [json.loads(l) for l in open(...)]
     """
 
     needs_image = False
@@ -323,8 +323,8 @@ class WindowSink(Sink):
     Must run in the main thread on some systems (macOS): the pipeline calls sinks from the
     thread that called ``run()``.
 
-    Example:
-        >>> # pipeline.run(WindowSink("detectkit"))
+    Usage:
+        pipeline.run(WindowSink("detectkit"))
     """
 
     def __init__(self, title: str = "detectkit", *, max_size: tuple[int, int] | None = (1280, 720)) -> None:
@@ -382,8 +382,8 @@ class CallbackSink(Sink):
         fn: the callback.
         needs_image: draw the annotated image for it (``False``: ``image`` is ``None``, cheaper).
 
-    Example:
-        >>> # pipeline.run(CallbackSink(lambda result, image: print(result.index, result.detections.labels)))
+    Usage:
+        pipeline.run(CallbackSink(lambda result, image: print(result.index, result.detections.labels)))
     """
 
     def __init__(self, fn: Callable[["FrameResult", np.ndarray | None], Any], *, needs_image: bool = True) -> None:

@@ -225,8 +225,8 @@ class CaptureSource(VideoSource):
             counts as lost (OpenCV's FFmpeg/GStreamer back-ends otherwise wait 30 s, blocked).
         opener: makes the capture object (default ``cv2.VideoCapture``); tests pass a fake.
 
-    Example:
-        >>> # CaptureSource(0).info.kind -> 'webcam'; CaptureSource("rtsp://cam/stream").info.live -> True
+    Usage:
+        CaptureSource(0).info.kind -> 'webcam'; CaptureSource("rtsp://cam/stream").info.live -> True
     """
 
     def __init__(
@@ -341,8 +341,8 @@ class CaptureSource(VideoSource):
 class ImageFolderSource(VideoSource):
     """Image files played as frames, in sorted order: a folder (searched recursively), a glob, or a list.
 
-    Example:
-        >>> # ImageFolderSource("photos/*.jpg", fps=5)
+    Usage:
+        ImageFolderSource("photos/*.jpg", fps=5)
     """
 
     def __init__(self, paths: str | os.PathLike | Iterable[str | os.PathLike], *, fps: float | None = None) -> None:

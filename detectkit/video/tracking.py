@@ -97,8 +97,8 @@ class ByteTracker:
         config: a :class:`TrackerConfig` (or keyword overrides of it).
         per_class: one ByteTrack per class (``False``: one for all boxes, ultralytics' behaviour).
 
-    Example:
-        >>> # tracker = ByteTracker(track_buffer=60); tracked = tracker.update(detector(frame))
+    Usage:
+        tracker = ByteTracker(track_buffer=60); tracked = tracker.update(detector(frame))
     """
 
     def __init__(self, config: TrackerConfig | None = None, *, per_class: bool = True, **overrides: Any) -> None:

@@ -25,6 +25,14 @@ def test_finetune_demo_trains_scores_and_reloads(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "classes ['circle']" in done.stdout
     score = re.search(r"best\.pt on val: mAP@0\.5 ([0-9.]+), mAP@0\.5:0\.95 ([0-9.]+)", done.stdout)
-    assert score and 0.0 <= float(score[2]) <= float(score[1]) <= 1.0, done.stdout
+    assert score, done.stdout
     assert (out / "weights" / "best.pt").is_file() and (out / "metrics.csv").is_file()
+    # one epoch from scratch learns little, so the check is that the demo's score is best.pt's: the same
+    # pycocotools figures the training loop wrote for the epoch that became best.pt (not a range)
+    import csv
+
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 1, rows
+    assert abs(float(score[1]) - float(rows[0]["val/map50"])) <= 0.0005 + 1e-9, (score[0], rows[0])
+    assert abs(float(score[2]) - float(rows[0]["val/map"])) <= 0.0005 + 1e-9, (score[0], rows[0])
     assert len(re.findall(r"found (?:\d+ circle|nothing); labelled (?:\d+ circle|nothing)", done.stdout)) == 3, done.stdout

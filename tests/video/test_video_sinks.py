@@ -11,7 +11,7 @@ from video_helpers import SIZE, SquareDetector, count_frames, synthetic_frame
 
 from detectkit.errors import OutputError
 from detectkit.video import Pipeline
-from detectkit.video.sinks import JsonLinesSink, VideoWriterSink, WindowSink, letterbox, make_sink
+from detectkit.video.sinks import CallbackSink, JsonLinesSink, VideoWriterSink, WindowSink, letterbox, make_sink
 from detectkit.video.sources import SourceInfo
 from detectkit.video.stats import PipelineStats, RingBuffer
 
@@ -51,11 +51,14 @@ def test_unwritable_outputs_are_named_and_nothing_is_lost(tmp_path):
 
 def test_json_lines_are_whole_and_parse(tmp_path):
     out = tmp_path / "d.jsonl"
-    Pipeline([synthetic_frame(i) for i in range(5)], detector=SquareDetector(), track=True).run(out, summary=False)
+    seen = []
+    Pipeline([synthetic_frame(i) for i in range(5)], detector=SquareDetector(), track=True).run(
+        [out, CallbackSink(lambda result, image: seen.append(result), needs_image=False)], summary=False)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in rows] == list(range(5))
     assert rows[0]["image_shape"] == [120, 160] and rows[4]["detections"][0]["tracker_id"] == 1
-    assert all(r["latency_ms"] >= 0 for r in rows)
+    # each line carries its own frame's latency (as the pipeline measured it), not just any number
+    assert [r["latency_ms"] for r in rows] == [round(1000.0 * r.latency, 2) for r in seen] and seen[0].latency > 0
 
 
 def test_window_without_a_display_is_refused_with_advice(monkeypatch):

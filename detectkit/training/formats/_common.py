@@ -135,8 +135,8 @@ def is_image(path: Path) -> bool:
 def images_in(folder: Path, recursive: bool = True) -> list[Path]:
     """Image files under a folder (and its subfolders when ``recursive``), sorted.
 
-    Example:
-        >>> # images_in(Path("coco128/images/train2017"))[:1] -> [Path(".../000000000009.jpg")]
+    Usage:
+        images_in(Path("coco128/images/train2017"))[:1] -> [Path(".../000000000009.jpg")]
     """
     pattern = "**/*" if recursive else "*"
     return sorted(p for p in folder.glob(pattern) if p.is_file() and is_image(p))
@@ -265,8 +265,8 @@ def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = Fa
 
     A link at ``target`` is replaced; another real file only with ``replace`` (else DatasetError: nothing is lost).
 
-    Example:
-        >>> # place_image(Path("src/a.jpg"), Path("out/images/train/a.jpg"), "symlink")
+    Usage:
+        place_image(Path("src/a.jpg"), Path("out/images/train/a.jpg"), "symlink")
     """
     if target.exists() or target.is_symlink():
         if _same_file(source, target) or (target.is_file() and filecmp.cmp(source, target, shallow=False)):
@@ -294,8 +294,8 @@ def place_image(source: Path, target: Path, mode: ImagesMode, replace: bool = Fa
 def prepare_dir(folder: Path, keep: set[str], suffixes: tuple[str, ...], overwrite: bool, what: str) -> None:
     """Make ``folder``; files in it with ``suffixes`` not named in ``keep`` are stale: removed with ``overwrite``, else an error.
 
-    Example:
-        >>> # prepare_dir(Path("out/labels/train"), {"a.txt"}, (".txt",), overwrite=False, what="label files")
+    Usage:
+        prepare_dir(Path("out/labels/train"), {"a.txt"}, (".txt",), overwrite=False, what="label files")
     """
     folder.mkdir(parents=True, exist_ok=True)
     stale = sorted(

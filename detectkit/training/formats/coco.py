@@ -10,8 +10,8 @@ the json's name without ``instances_``, e.g. ``train2017``).
 
 Writing (:func:`write_coco`) numbers categories ``1..K`` in ``names`` order and images ``1..N``.
 
-Example:
-    >>> # ds = read(Path("coco128/annotations/instances_train2017.json"), "train")
+Usage:
+    ds = read(Path("coco128/annotations/instances_train2017.json"), "train")
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _looks_like_coco(path: Path) -> bool:
 def find_jsons(folder: Path) -> list[Path]:
     """COCO json files in a folder or its ``annotations/``.
 
-    Example:
-        >>> # find_jsons(Path("coco128")) -> [Path("coco128/annotations/instances_train2017.json")]
+    Usage:
+        find_jsons(Path("coco128")) -> [Path("coco128/annotations/instances_train2017.json")]
     """
     found = []
     for where in (folder, folder / "annotations"):
@@ -99,8 +99,8 @@ def _jsons_by_split(path: Path) -> dict[str, Path]:
 def splits(path: Path) -> list[str]:
     """Splits available: one per json (a single json given directly is split ``train``, and ``val`` if named so).
 
-    Example:
-        >>> # splits(Path("coco/annotations")) -> ['train', 'val']
+    Usage:
+        splits(Path("coco/annotations")) -> ['train', 'val']
     """
     by_split = _jsons_by_split(path)
     return [s for s in ("train", "val", "test") if s in by_split]
@@ -113,8 +113,8 @@ def load_json(path: Path) -> dict[str, Any]:
     list, a non-empty ``categories`` list and (if present) an ``annotations`` list, each entry a
     mapping. Each entry's fields are checked by :func:`read`.
 
-    Example:
-        >>> # load_json(Path("annotations/instances_val2017.json"))["categories"][0] -> {'id': 1, 'name': 'person', ...}
+    Usage:
+        load_json(Path("annotations/instances_val2017.json"))["categories"][0] -> {'id': 1, 'name': 'person', ...}
     """
     try:
         with open(path, encoding="utf-8-sig") as handle:
@@ -203,8 +203,8 @@ def read(
 ) -> DetectionDataset:
     """Read one split (one json), validated; problems are in ``dataset.report`` (``as_split``: name it so).
 
-    Example:
-        >>> # read(Path("coco128/annotations/instances_train2017.json"), "train").names[:2] -> ['person', 'bicycle']
+    Usage:
+        read(Path("coco128/annotations/instances_train2017.json"), "train").names[:2] -> ['person', 'bicycle']
     """
     json_path = _jsons_by_split(path).get(split)
     if json_path is None:
@@ -339,8 +339,8 @@ def write_coco(
     Raises:
         DatasetError: a different file is already at ``json_path`` or under an image's name (without ``overwrite``).
 
-    Example:
-        >>> # write_coco(load_dataset("data.yaml", "val"), "out/annotations/instances_val.json", image_dir="out/images/val")
+    Usage:
+        write_coco(load_dataset("data.yaml", "val"), "out/annotations/instances_val.json", image_dir="out/images/val")
     """
     json_path = Path(json_path).expanduser().resolve()
     placed: list[tuple[Path, Path]] = []
@@ -377,8 +377,8 @@ _read_folder = read_by_split(splits, read)
 def read_dataset(path: Path, split: str | None = None, names: Sequence[str] | None = None) -> DetectionDataset:
     """One split (``None``: every split) of a COCO folder; a single json given is the split asked for.
 
-    Example:
-        >>> # read_dataset(Path("coco128/annotations"), "train").format -> 'coco'
+    Usage:
+        read_dataset(Path("coco128/annotations"), "train").format -> 'coco'
     """
     if path.is_file():
         return read(path, splits(path)[0], names=names, as_split=split)
@@ -393,8 +393,8 @@ def write_split(
 
     Returns ``out_dir`` (what :func:`read_dataset` reads). ``overwrite`` only in a folder detectkit made.
 
-    Example:
-        >>> # write_split(val, "coco_out/", split="val") -> Path("coco_out")
+    Usage:
+        write_split(val, "coco_out/", split="val") -> Path("coco_out")
     """
     split = split or dataset.split or "train"
     out, owned = open_output(out_dir)

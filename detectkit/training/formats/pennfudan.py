@@ -5,8 +5,8 @@ the default; pixel (1, 1) is the top-left, so ``Xmin..Xmax`` covers ``[Xmin - 1,
 instance masks as the tutorial does (``source="masks"``: each mask id's pixel extent, ``[xmin, xmax + 1]``).
 The set has no splits: everything is ``train``; use :func:`~detectkit.training.datasets.load_splits`.
 
-Example:
-    >>> # ds = read(Path("PennFudanPed"), "train"); ds.names -> ['person']
+Usage:
+    ds = read(Path("PennFudanPed"), "train"); ds.names -> ['person']
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ _SIZE = re.compile(r"Image size \(X x Y x C\) : (\d+) x (\d+)")
 def find_root(folder: Path) -> Path:
     """The folder holding ``PNGImages`` and ``Annotation`` (``folder`` or its ``PennFudanPed/``).
 
-    Example:
-        >>> # find_root(Path("data/pennfudan")) -> Path("data/pennfudan/PennFudanPed")
+    Usage:
+        find_root(Path("data/pennfudan")) -> Path("data/pennfudan/PennFudanPed")
     """
     for candidate in (folder, folder / "PennFudanPed"):
         if (candidate / "PNGImages").is_dir() and ((candidate / "Annotation").is_dir() or (candidate / "PedMasks").is_dir()):
@@ -76,8 +76,8 @@ def read(
 ) -> DetectionDataset:
     """Read Penn-Fudan, validated; problems are in ``dataset.report``.
 
-    Example:
-        >>> # read(Path("PennFudanPed"), source="masks").num_boxes -> 423
+    Usage:
+        read(Path("PennFudanPed"), source="masks").num_boxes -> 423
     """
     root = find_root(Path(root))
     report = ValidationReport()

@@ -8,8 +8,8 @@ if present, else the ``names`` argument, else the sorted names found in all the 
 every split gets the same table). Splits: each ``ImageSets/Main/<split>.txt`` (``trainval`` too);
 without them, everything is ``train``.
 
-Example:
-    >>> # ds = read(Path("VOC2012"), "val")
+Usage:
+    ds = read(Path("VOC2012"), "val")
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def _annotation_dir(root: Path) -> Path:
 def is_voc(folder: Path) -> bool:
     """A folder with ``Annotations/*.xml``, or with xml files beside its images.
 
-    Example:
-        >>> # is_voc(Path("VOCdevkit/VOC2012")) -> True
+    Usage:
+        is_voc(Path("VOCdevkit/VOC2012")) -> True
     """
     return any(_annotation_dir(folder).glob("*.xml"))
 
@@ -120,8 +120,8 @@ def _split_files(root: Path) -> dict[str, Path]:
 def splits(root: Path) -> list[str]:
     """``ImageSets/Main`` splits (train, val, test first), or ``['train']``.
 
-    Example:
-        >>> # splits(Path("VOCdevkit/VOC2012")) -> ['train', 'val', 'trainval']
+    Usage:
+        splits(Path("VOCdevkit/VOC2012")) -> ['train', 'val', 'trainval']
     """
     found = _split_files(root)
     if not found:
@@ -210,8 +210,8 @@ def _xml_files(root: Path, split: str, report: ValidationReport) -> list[Path]:
 def read(root: Path, split: str, names: Sequence[str] | None = None) -> DetectionDataset:
     """Read one split of a VOC folder, validated; problems are in ``dataset.report``.
 
-    Example:
-        >>> # read(Path("VOCdevkit/VOC2012"), "val").names[:2] -> ['aeroplane', 'bicycle']
+    Usage:
+        read(Path("VOCdevkit/VOC2012"), "val").names[:2] -> ['aeroplane', 'bicycle']
     """
     report = ValidationReport()
     files = _xml_files(root, split, report)
@@ -292,8 +292,8 @@ def write_voc(
         DatasetError: ``out_dir`` already has a ``classes.txt`` with other names, or a different
             annotation or split list under a name to write (nothing is written then).
 
-    Example:
-        >>> # write_voc(load_dataset("coco/", "train"), "voc_out/"); write_voc(load_dataset("coco/", "val"), "voc_out/")
+    Usage:
+        write_voc(load_dataset("coco/", "train"), "voc_out/"); write_voc(load_dataset("coco/", "val"), "voc_out/")
     """
     out, owned = open_output(out_dir)
     split = split or dataset.split or "train"

@@ -12,8 +12,8 @@ Writing (:func:`write_yolo`) makes ``images/<split>/`` (symlinks to the images b
 ``labels/<split>/*.txt`` and a ``data.yaml`` with an absolute ``path``, which ultralytics
 reads as it is. Ignore regions (crowd/difficult) have no YOLO form and are not written.
 
-Example:
-    >>> # ds = read(Path("coco128/coco128.yaml"), "train"); write_yolo(ds, "out/") -> Path("out/data.yaml")
+Usage:
+    ds = read(Path("coco128/coco128.yaml"), "train"); write_yolo(ds, "out/") -> Path("out/data.yaml")
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def label_path_for(image: Path) -> Path:
 def read_yaml(path: Path) -> dict[str, Any]:
     """A data YAML as a dict (DatasetError naming the file when it is not one); ``valid:`` is read as ``val:``.
 
-    Example:
-        >>> # read_yaml(Path("coco128/coco128.yaml"))["names"][0] -> 'person'
+    Usage:
+        read_yaml(Path("coco128/coco128.yaml"))["names"][0] -> 'person'
     """
     import yaml
 
@@ -220,8 +220,8 @@ def _orphans(folders: list[Path], images: list[Path], report: ValidationReport) 
 def parse_label_file(image: Path, label: Path, report: ValidationReport) -> RawImage:
     """One image's label file as a raw record (problems of form recorded; numbers checked later).
 
-    Example:
-        >>> # parse_label_file(Path("images/a.jpg"), Path("labels/a.txt"), report).boxes -> [[0.5, 0.5, 0.2, 0.1]]
+    Usage:
+        parse_label_file(Path("images/a.jpg"), Path("labels/a.txt"), report).boxes -> [[0.5, 0.5, 0.2, 0.1]]
     """
     raw = RawImage(image_path=image, label_path=label, normalized=True)
     if not label.is_file():
@@ -293,8 +293,8 @@ def _bare_layout(folder: Path) -> dict[str, Path]:
 def is_yolo_folder(folder: Path) -> bool:
     """True for a folder laid out as YOLO data (``images/`` + ``labels/``, or images with ``.txt`` beside them).
 
-    Example:
-        >>> # is_yolo_folder(Path("coco128")) -> True
+    Usage:
+        is_yolo_folder(Path("coco128")) -> True
     """
     if (folder / "images").is_dir() and (folder / "labels").is_dir():
         return True
@@ -310,8 +310,8 @@ def is_yolo_folder(folder: Path) -> bool:
 def splits(path: Path) -> list[str]:
     """The splits a YAML or folder defines.
 
-    Example:
-        >>> # splits(Path("coco128/coco128.yaml")) -> ['train', 'val']
+    Usage:
+        splits(Path("coco128/coco128.yaml")) -> ['train', 'val']
     """
     if path.is_file():
         data = read_yaml(path)
@@ -325,8 +325,8 @@ def splits(path: Path) -> list[str]:
 def read(path: Path, split: str, names: Sequence[str] | None = None) -> DetectionDataset:
     """Read one split of a YOLO YAML or folder, validated; problems are in ``dataset.report``.
 
-    Example:
-        >>> # read(Path("coco128/coco128.yaml"), "train").num_boxes -> 929
+    Usage:
+        read(Path("coco128/coco128.yaml"), "train").num_boxes -> 929
     """
     report = ValidationReport()
     folders: list[Path]
@@ -390,8 +390,8 @@ def write_yolo(
         DatasetError: other files in the target folders, or different ones under the names to write
             (without ``overwrite``), or a ``data.yaml`` there with other class names.
 
-    Example:
-        >>> # write_yolo(load_dataset("voc/", "train"), "yolo_out/"); write_yolo(load_dataset("voc/", "val"), "yolo_out/")
+    Usage:
+        write_yolo(load_dataset("voc/", "train"), "yolo_out/"); write_yolo(load_dataset("voc/", "val"), "yolo_out/")
     """
     import yaml
 
