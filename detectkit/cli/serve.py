@@ -38,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser, "auto")
     parser.add_argument("--track", action="store_true", help="give objects track ids on the streams (ByteTrack)")
     parser.add_argument("--gallery", default=None, metavar="FILE", help="face gallery (SQLite; created when missing): enables /api/faces and names on the streams")
-    parser.add_argument("--face-weights", default="facenet-vggface2",
-                        help="face embedder: a registered name (facenet, hog-face, ...) or FaceNet weights (name or file) (default: facenet-vggface2)")
+    parser.add_argument("--face-weights", default="auto",
+                        help="face embedder: a registered name (auto, facenet, dlib-resnet, hog-face, onnx, ...) or FaceNet "
+                        "weights (name or file) (default: auto: FaceNet when its weights are here, else dlib-resnet)")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--face-identity", choices=("track", "frame"), default="track",
                         help="on the streams: identify each face track and vote (track), or every face in every frame (frame)")
