@@ -114,8 +114,8 @@ def dequantize_yolo_onnx(onnx_path: str | os.PathLike, out: str | os.PathLike) -
     Raises:
         WeightsFormatError: not an int8 ultralytics YOLOv8 / YOLO11 detect export (the message names the file).
 
-    Example:
-        >>> # dequantize_yolo_onnx("../shared/weights/yolov8n_int8.onnx", "weights/yolov8n-coco-int8.pt")
+    Usage:
+        dequantize_yolo_onnx("../shared/weights/yolov8n_int8.onnx", "weights/yolov8n-coco-int8.pt")
     """
     import torch
 
@@ -201,8 +201,8 @@ def dequantized_weights(onnx_path: str | os.PathLike) -> Path:
     Lives at ``<runtimes cache>/dequantized/<sha256[:16]>.pt`` (written to a temporary name, then
     renamed, so an interrupted rebuild leaves nothing half-written).
 
-    Example:
-        >>> # dequantized_weights("../shared/weights/yolov8n_int8.onnx") -> ~/.cache/detectkit/openvino/dequantized/3f2a....pt
+    Usage:
+        dequantized_weights("../shared/weights/yolov8n_int8.onnx")  # -> ~/.cache/detectkit/openvino/dequantized/3f2a....pt
     """
     from .cache import openvino_cache_dir, weights_digest
 

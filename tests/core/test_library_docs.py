@@ -28,6 +28,7 @@ MODULES = [
     "detectkit.errors",
     "detectkit.images",
     "detectkit.registry",
+    "detectkit.trust",
     "detectkit.training.augment",
     "detectkit.training.finetune",
     "detectkit.training.run",
