@@ -35,6 +35,8 @@ class ModelSpec:
             ``"track"`` (identity voted per face track: each video goes to one actor whole).
         track: give objects track ids (ByteTrack); each video then goes to one actor whole.
         batch: frames per model call (``None``: the pipeline's default for the device).
+        runtime: where the detector runs (``None``: the model file's own runtime; ``"auto"``,
+            ``"torch"``, ``"onnx"``, ``"openvino"`` as for ``detectkit run --runtime``).
     """
 
     model: str | None = "auto"
@@ -45,11 +47,12 @@ class ModelSpec:
     imgsz: int | None = None
     device: str = "auto"
     faces: str | None = None
-    face_weights: str = "facenet-vggface2"
+    face_weights: str = "auto"
     face_threshold: float | None = None
     face_identity: str = "frame"
     track: bool = False
     batch: int | None = None
+    runtime: str | None = None
 
     @property
     def splittable(self) -> bool:
@@ -91,7 +94,7 @@ def build_models(spec: ModelSpec, *, device: str | None = None) -> BuiltModels:
     device = device or spec.device
     detector = make_detector(
         spec.model, device=device, conf=spec.conf, iou=spec.iou, classes=list(spec.classes) if spec.classes else None,
-        max_det=spec.max_det, imgsz=spec.imgsz,
+        max_det=spec.max_det, imgsz=spec.imgsz, runtime=spec.runtime,
     )
     recognizer = (
         make_recognizer(spec.faces, embedder=spec.face_weights, threshold=spec.face_threshold, device=device) if spec.faces else None

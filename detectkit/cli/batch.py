@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--faces", metavar="GALLERY", default=None, help="recognise faces enrolled in this gallery")
     parser.add_argument("--face-identity", choices=("frame", "track"), default="frame",
                         help="frame (default): identify faces per frame; track: vote per face track (a video is then not split)")
-    parser.add_argument("--face-weights", default="facenet-vggface2", help="FaceNet weights for --faces (default: facenet-vggface2)")
+    parser.add_argument("--face-weights", default="auto",
+                        help="face embedder for --faces (default: auto: FaceNet when its weights are here, else dlib-resnet)")
     parser.add_argument("--face-threshold", type=float, default=None, help="face similarity threshold (default: the model's)")
     parser.add_argument("--track", action="store_true", help="give objects track ids (ByteTrack; a video is then not split)")
     parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: 8 on CUDA, 1 on CPU)")
@@ -72,6 +73,7 @@ def spec_from_args(args: argparse.Namespace):
         face_identity=args.face_identity,
         track=args.track,
         batch=args.batch,
+        runtime=getattr(args, "runtime", None),
     )
 
 
