@@ -128,7 +128,8 @@ def use_openvino(model: Any) -> Any:
             model.onet = OpenVinoNet(model.onet, input_shape=(-1, 3, 48, 48), name="mtcnn-onet")
     elif hasattr(model, "model") and hasattr(model, "embed_crops"):
         if not isinstance(model.model, OpenVinoNet):
-            size = int(getattr(model, "image_size", 160))
+            crop = getattr(model, "crop", None)  # the Embedder protocol's CropSpec: 160 FaceNet, 150 dlib-resnet
+            size = int(crop.size if crop is not None else getattr(model, "image_size", 160))
             model.model = OpenVinoNet(model.model, input_shape=(-1, 3, size, size), name=f"embedder-{getattr(model, 'model_name', 'facenet')}")
     else:
         raise TypeError(f"use_openvino: {type(model).__name__} is neither a FaceDetector nor a FaceEmbedder")

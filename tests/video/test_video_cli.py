@@ -64,11 +64,12 @@ def test_demo_runs_the_clip_end_to_end(tmp_path, capsys, monkeypatch, coco_onnx)
     assert count_frames(out / "demo.mp4") == (12, (480, 360))
     assert sorted(p.name for p in out.glob("*.jpg")) == ["astronaut.jpg", "camera.jpg", "chelsea.jpg", "coffee.jpg"]
     rows = {line.split()[0]: line for line in printed.splitlines() if line.startswith("  ") and "objects:" in line}
-    assert "person" in rows["astronaut"] and "faces: face" in rows["astronaut"]  # MTCNN ran
+    # MTCNN ran, and dlib-resnet (offline) named her from her own photo
+    assert "person" in rows["astronaut"] and "faces: Eileen Collins" in rows["astronaut"]
     assert "cat" in rows["chelsea"] and "cup" in rows["coffee"]
-    # no FaceNet weights in the test environment: said, with where to put them, and the rest ran
-    assert "FaceNet weights are missing" in printed and "20180402-114759-vggface2.pt" in printed
-    assert "not run: face names" in printed
+    # no FaceNet weights in the test environment: said, and dlib's ResNet (offline) names faces instead
+    assert "face embedder: dlib-resnet" in printed and "FaceNet's facenet-vggface2 weights are not here" in printed
+    assert "not run: face names" not in printed
 
 
 @pytest.mark.slow
@@ -126,7 +127,7 @@ def test_demo_with_a_webcam_and_a_display_is_live(tmp_path, capsys, monkeypatch)
     printed = capsys.readouterr().out
     assert shown == [160] * 5
     assert "frames: 5 processed" in printed and "latency capture->sink" in printed
-    assert "not run: face names" in printed  # no FaceNet weights here: faces found, not named
+    assert "face embedder: dlib-resnet" in printed  # no FaceNet weights here: dlib's ResNet names faces offline
     monkeypatch.undo()  # the real VideoCapture again, to read the saved file
     frames, size = count_frames(saved)  # 5 shown; a live file repeats frames to keep the capture clock's pace
     assert frames >= 5 and size == SIZE
@@ -150,6 +151,6 @@ def test_demo_names_the_astronaut_when_facenet_weights_are_there(tmp_path, capsy
     assert main(["demo", "--out", str(tmp_path / "demo"), "--frames-per-scene", "2", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "enrolled Eileen Collins from skimage.data.astronaut()" in printed
-    assert "faces: MTCNN + FaceNet, identity per track" in printed and "not run" not in printed
+    assert "faces: MTCNN + facenet-vggface2, identity per track" in printed and "not run" not in printed
     astronaut = next(line for line in printed.splitlines() if line.startswith("  astronaut"))
     assert astronaut.endswith("faces: Eileen Collins")  # her own photo, zoomed: she matches herself
