@@ -40,9 +40,15 @@ CLIP = SHARED / "data/video/facenet_pytorch_video.mp4"
 
 
 def frames_of(n: int, scale: float) -> list[np.ndarray]:
+    return frames_at(CLIP, 0, n, scale)
+
+
+def frames_at(path, start: int, n: int, scale: float) -> list[np.ndarray]:
+    """Frames ``start..start+n`` of a video file, resized by ``scale``."""
     import cv2
 
-    cap = cv2.VideoCapture(str(CLIP))
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
     out = []
     while len(out) < n:
         ok, frame = cap.read()

@@ -21,24 +21,7 @@ os.environ.setdefault("DETECTKIT_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import SHARED, machine, table  # noqa: E402
-from video_faces import run  # noqa: E402
-
-
-def frames_at(path, start: int, n: int, scale: float) -> list:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    out = []
-    while len(out) < n:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if scale != 1.0:
-            frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        out.append(frame)
-    cap.release()
-    return out
+from video_faces import frames_at, run  # noqa: E402
 
 
 def main() -> None:
