@@ -76,11 +76,14 @@ TARGETS: tuple[Target, ...] = (
     Target("live-dropping", "detectkit/video/sources.py", ("FrameBuffer.put", "FrameBuffer.get"),
            ("tests/video/test_live_dropping.py", "tests/video/test_video_sources.py", "-k", "buffer or dropping")),
     Target("yolo-reader", "detectkit/training/formats/yolo.py", ("parse_label_file", "_is_float"),
-           ("tests/training/test_data_formats.py", "tests/training/test_data_validation.py")),
+           ("tests/training/test_reader_edges.py", "tests/training/test_data_formats.py",
+            "tests/training/test_data_validation.py")),
     Target("coco-reader", "detectkit/training/formats/coco.py", ("read", "_categories"),
-           ("tests/training/test_data_formats.py", "tests/training/test_data_validation.py")),
+           ("tests/training/test_reader_edges.py", "tests/training/test_data_formats.py",
+            "tests/training/test_data_validation.py")),
     Target("voc-reader", "detectkit/training/formats/voc.py", ("_parse",),
-           ("tests/training/test_data_formats.py", "tests/training/test_data_validation.py")),
+           ("tests/training/test_reader_edges.py", "tests/training/test_data_formats.py",
+            "tests/training/test_data_validation.py")),
 )
 
 _COMPARE_SWAPS = {
@@ -159,6 +162,7 @@ def _sites(tree: ast.Module, functions: Sequence[str]) -> Iterator[tuple[int, as
     for function in _function_nodes(tree, functions):
         skip |= _docstring_ids(function)
         annotations = [function.returns] + [a.annotation for a in ast.walk(function.args) if isinstance(a, ast.arg)]
+        annotations += [a.annotation for a in ast.walk(function) if isinstance(a, ast.AnnAssign)]  # ``size: T | None = ...``
         skip |= {id(n) for a in annotations if a is not None for n in ast.walk(a)}  # not run (postponed annotations)
         for node in ast.walk(function):
             inside.add(id(node))
