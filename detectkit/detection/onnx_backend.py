@@ -23,7 +23,6 @@ Usage:
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import WeightsFormatError
+from ..user_warnings import warn_user
 from .base import PredictOptions
 from .model_metadata import METADATA_KEY, ExportMetadata, read_onnx_metadata
 from .postprocess import filtered_detections
@@ -113,7 +113,7 @@ class OnnxTorchvisionBackend:
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, stacklevel=4)
+            warn_user(message)
 
     def predict(self, images: Sequence[np.ndarray], options: PredictOptions) -> list[Detections]:
         if options.imgsz is not None and options.imgsz != self.imgsz:
@@ -148,7 +148,6 @@ class OnnxTorchvisionBackend:
         return tensor.numpy(), ratio
 
     def _detections(self, outputs: dict[str, np.ndarray], shape: tuple[int, int], options: PredictOptions) -> Detections:
-        boxes = outputs["boxes"].astype(np.float32).reshape(-1, 4)
-        scores = outputs["scores"].astype(np.float32).reshape(-1)
-        labels = outputs["labels"].astype(np.int64).reshape(-1) - self.label_offset
-        return filtered_detections(boxes, scores, labels, options, self.names, shape, nms=options.iou < self.nms_iou)
+        labels = outputs["labels"].astype(np.int64) - self.label_offset  # filtered_detections checks the shapes
+        return filtered_detections(outputs["boxes"], outputs["scores"], labels, options, self.names, shape,
+                                   nms=options.iou < self.nms_iou)

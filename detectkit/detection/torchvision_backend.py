@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,6 +26,7 @@ import numpy as np
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..detections import Detections
 from ..errors import ModelError, WeightsFormatError
+from ..user_warnings import warn_user
 from ..weights import load_torch_file, resolve_weights
 from .base import PredictOptions
 from .postprocess import filtered_detections, strict_threshold
@@ -166,10 +166,7 @@ class TorchvisionBackend:
             transform.min_size, transform.max_size, transform.fixed_size = self._base_size
         elif self._base_size[2] is not None:  # SSD: anchors made for one fixed input size
             if not self._warned_fixed:
-                warnings.warn(
-                    f"{self.builder} takes a fixed {self._base_size[2][0]}x{self._base_size[2][1]} input; imgsz={size} is ignored",
-                    stacklevel=3,
-                )
+                warn_user(f"{self.builder} takes a fixed {self._base_size[2][0]}x{self._base_size[2][1]} input; imgsz={size} is ignored")
                 self._warned_fixed = True
         else:
             transform.min_size, transform.max_size = (size,), size

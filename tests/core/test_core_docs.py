@@ -12,6 +12,7 @@ MODULES = [
     "detectkit.factories",
     "detectkit.detection.detector",
     "detectkit.detection.torchvision_backend",
+    "detectkit.user_warnings",
 ]
 
 

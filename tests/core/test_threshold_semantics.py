@@ -147,3 +147,22 @@ def test_the_yolo_backend_hands_the_thresholds_to_ultralytics(coco_onnx, astrona
         assert (args.iou, args.max_det) == (iou, max_det)
         # ultralytics keeps score > conf: it gets the float32 just below, so a score equal to conf stays
         assert args.conf == strict_threshold(conf) and args.conf < conf and np.float32(conf) > args.conf
+
+
+def test_the_onnx_export_warns_once_at_the_callers_line_what_it_ignores(spread_onnx):
+    """Its graph resizes to its own size and keeps scores above its own floor: said once each, at the user's line."""
+    import warnings
+
+    detector = Detector(spread_onnx, device="cpu")
+    floor = detector.backend.score_thresh
+    image = np.zeros((64, 64, 3), np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        detector(image, imgsz=320)
+        detector(image, imgsz=320, conf=floor / 2)
+        detector(image, imgsz=320, conf=floor / 2)
+    assert [str(w.message) for w in caught] == [
+        f"best.onnx resizes to {detector.backend.imgsz} inside the graph; imgsz=320 is ignored",
+        f"best.onnx keeps scores >= {floor}; conf={floor / 2} acts as {floor}",
+    ]
+    assert {w.filename for w in caught} == {__file__}
