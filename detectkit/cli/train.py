@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", "-d", required=True, help="data YAML, COCO json, or dataset folder")
     parser.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
     parser.add_argument("--imgsz", type=int, default=640, help="image size (default: 640)")
-    parser.add_argument("--batch", type=int, default=8, help="batch size (default: 8)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size (default: 8; YOLO: fewer on a small dataset, so that an epoch has 16 batches)")
     parser.add_argument("--freeze", type=_freeze, default=None, help="N (first layers/stages), 0,1,2 (YOLO layers), or backbone")
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the family's)")
     parser.add_argument("--optimizer", default="auto", choices=["auto", "sgd", "adamw"], help="optimizer (default: auto)")

@@ -74,7 +74,7 @@ def finetune(
     *,
     epochs: int = 30,
     imgsz: int = 640,
-    batch: int = 8,
+    batch: int | None = None,
     freeze: int | str | list[int] | None = None,
     lr: float | None = None,
     device: Any = "auto",
@@ -102,7 +102,8 @@ def finetune(
             :class:`~detectkit.training.datasets.DetectionDataset`.
         epochs: training epochs (a resumed run trains up to this many in all).
         imgsz: image size: YOLO's square training size; torchvision's longest image side.
-        batch: images per batch.
+        batch: images per batch. ``None``: 8 for torchvision; for YOLO 8, or fewer on a small dataset
+            so that an epoch keeps 16 batches (:func:`~detectkit.training.ultralytics_trainer.default_batch`).
         freeze: what to freeze (see the module docstring's table).
         lr: initial learning rate (default: ultralytics' ``lr0``; torchvision: 0.01 SGD, 1e-4 AdamW).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
@@ -131,9 +132,9 @@ def finetune(
             (gradient-norm clip, 10.0), ``amp`` (on CUDA, True), ``augment``
             (:class:`~detectkit.training.augment.Augment`), ``weight_decay``, ``builder_kwargs``.
             YOLO: ``plots`` and any ultralytics train argument (``mosaic``, ``close_mosaic``, ...);
-            ``nbs`` and ``warmup_epochs`` default to
-            :func:`~detectkit.training.ultralytics_trainer.small_data_defaults` (scaled to the dataset:
-            one optimizer step per batch on 64 images; ultralytics' own on large datasets).
+            ``nbs``, ``warmup_epochs`` and, in a short run, ``mosaic``, ``scale`` and (from a ``.yaml``)
+            the optimizer default to :func:`~detectkit.training.ultralytics_trainer.small_data_defaults`
+            (scaled to the dataset and the run; ultralytics' own on large datasets and long runs).
 
     Returns:
         A :class:`~detectkit.training.run.TrainRun`.
@@ -150,7 +151,7 @@ def finetune(
     """
     if epochs < 1:
         raise ModelError(f"epochs must be at least 1, got {epochs}")
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise ModelError(f"batch must be at least 1, got {batch}")
     if imgsz < 32:
         raise ModelError(f"imgsz must be at least 32, got {imgsz}")
@@ -163,7 +164,7 @@ def finetune(
                          time_budget=time_budget, **options)
 
 
-def _finetune(model: str | os.PathLike, data: DataSpec, *, epochs: int, imgsz: int, batch: int, freeze: Any,
+def _finetune(model: str | os.PathLike, data: DataSpec, *, epochs: int, imgsz: int, batch: int | None, freeze: Any,
               lr: float | None, device: Any, out: str | os.PathLike, seed: int, resume: Any, patience: int | None,
               optimizer: str, schedule: str, val_fraction: float, workers: int, progress: bool, final_eval: bool,
               time_budget: float | None, **options: Any) -> TrainRun:

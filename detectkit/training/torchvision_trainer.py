@@ -193,7 +193,7 @@ def train_torchvision(
     *,
     epochs: int = 30,
     imgsz: int = 640,
-    batch: int = 8,
+    batch: int | None = None,
     freeze: Any = None,
     trainable_backbone_layers: int | None = None,
     lr: float | None = None,
@@ -219,6 +219,7 @@ def train_torchvision(
     """Fine-tune a torchvision detector; see :func:`detectkit.training.finetune.finetune` for the arguments.
 
     ``train``/``val`` are loaded datasets; ``save_dir`` is used as it is (the caller picks a fresh one).
+    ``batch=None`` is 8 (the batch the default learning rate is set for).
     ``augment=None`` uses the default :class:`Augment`; ``Augment.off()`` disables it.
     ``time_budget`` (seconds, training and validation): after each epoch the number of epochs is cut to
     what fits in the budget at the mean epoch time so far, and the schedule is stretched over that.
@@ -236,7 +237,7 @@ def train_torchvision(
     history: list[dict[str, float]] = []
     start_epoch, best_fitness, best_epoch, bad_epochs = 0, -1.0, 0, 0
     settings: dict[str, Any] = dict(
-        imgsz=int(imgsz), batch=int(batch), lr=lr, optimizer=optimizer.lower(), schedule=schedule,
+        imgsz=int(imgsz), batch=8 if batch is None else int(batch), lr=lr, optimizer=optimizer.lower(), schedule=schedule,
         seed=int(seed), warmup_epochs=float(warmup_epochs), clip=clip,
         augment=asdict(augment if augment is not None else Augment()), weight_decay=weight_decay,
     )

@@ -211,29 +211,62 @@ NOMINAL_BATCH = 64
 WARMUP_EPOCHS = 3.0
 #: the fewest optimizer steps per epoch that :func:`small_data_defaults` keeps (when it can).
 MIN_STEPS_PER_EPOCH = 16
+#: the batch size when none is given (:func:`default_batch` goes lower on small datasets).
+DEFAULT_BATCH = 8
+#: a run that shows the model fewer images than this (epochs x training images) is short.
+SHORT_RUN_IMAGES = 10_000
+#: ultralytics' augmentation in a short run: no mosaic, +-20% scale jitter (its defaults: mosaic 1.0, scale 0.5).
+SHORT_RUN_AUGMENT = {"mosaic": 0.0, "scale": 0.2}
+#: the optimizer and schedule of a short run from a ``.yaml`` (no pretrained weights) when none is
+#: chosen: AdamW at 0.003, ending at a tenth of it (ultralytics' ``lrf``: 0.01).
+FROM_SCRATCH_OPTIMIZER = {"optimizer": "AdamW", "lr0": 0.003, "lrf": 0.1}
 
 
-def small_data_defaults(num_images: int, batch: int, epochs: int) -> dict[str, Any]:
-    """ultralytics' ``nbs`` and ``warmup_epochs`` scaled to the dataset and the run, so that a short run
-    on a small dataset takes enough optimizer steps to learn.
-
-    ultralytics' ``nbs=64`` sums the gradients of ``64 / batch`` batches per step: on 64 images at
-    batch 8 that is one step an epoch (20 in a 20-epoch run, three epochs of them warm-up), and
-    the model learns nothing. Here the nominal batch is cut so that an epoch keeps at least
-    ``MIN_STEPS_PER_EPOCH`` steps (never below ``batch``, never above 64: large datasets get
-    ultralytics' own 64), and the warm-up lasts 3 epochs or 5% of the run, whichever is shorter.
+def default_batch(num_images: int) -> int:
+    """The batch size when none is given: 8, or fewer (2 at least) so that an epoch keeps
+    ``MIN_STEPS_PER_EPOCH`` batches.
 
     Example:
-        >>> small_data_defaults(64, 8, 20)            # 8 batches an epoch: one step per batch, 1 warm-up epoch
-        {'nbs': 8, 'warmup_epochs': 1.0}
-        >>> small_data_defaults(10_000, 16, 100)      # ultralytics' own defaults on a big dataset
+        >>> default_batch(64), default_batch(32), default_batch(10), default_batch(5_000)
+        (4, 2, 2, 8)
+    """
+    return max(2, min(DEFAULT_BATCH, int(num_images) // MIN_STEPS_PER_EPOCH))
+
+
+def small_data_defaults(num_images: int, batch: int, epochs: int, *, from_scratch: bool = False) -> dict[str, Any]:
+    """ultralytics' training settings scaled to the dataset and the run, so that a short run on a
+    small dataset learns; explicit arguments and ``overrides`` still win.
+
+    * ``nbs`` and ``warmup_epochs``: ultralytics' ``nbs=64`` sums the gradients of ``64 / batch``
+      batches per step: on 64 images at batch 8 that is one step an epoch, and the model learns
+      nothing. The nominal batch is cut so that an epoch keeps at least ``MIN_STEPS_PER_EPOCH``
+      steps (never below ``batch``, never above 64), and the warm-up lasts 3 epochs or 5% of the
+      run, whichever is shorter.
+    * In a short run (fewer than ``SHORT_RUN_IMAGES`` images shown): ``SHORT_RUN_AUGMENT``. Mosaic
+      and +-50% scale jitter are for long runs on big sets; on the README's run (64 images, 20
+      epochs, 128 px, batch 4) turning them down took best.pt's mAP@0.5 from 0.19 to 0.37.
+    * A short run from scratch (``from_scratch``: a ``.yaml``) also gets ``FROM_SCRATCH_OPTIMIZER``.
+      ultralytics' "auto" picks AdamW at ``0.002 * 5 / (4 + classes)``, fitted for fine-tuning
+      pretrained weights (0.0014 for 3 classes: 0.37 on that run); at 0.003 with the schedule
+      ending at a tenth of it, 0.50-0.55 over three seeds (0.005: 0.29-0.66; 0.01 diverged; see
+      docs/testing.md). The caller applies it only when no optimizer and learning rate were chosen.
+
+    Example:
+        >>> small_data_defaults(64, 4, 20, from_scratch=True)   # the README's run: 16 steps an epoch
+        {'nbs': 4, 'warmup_epochs': 1.0, 'mosaic': 0.0, 'scale': 0.2, 'optimizer': 'AdamW', 'lr0': 0.003, 'lrf': 0.1}
+        >>> small_data_defaults(10_000, 16, 100)                # ultralytics' own on a big dataset
         {'nbs': 64, 'warmup_epochs': 3.0}
-        >>> small_data_defaults(1_000, 8, 30)         # 125 batches: accumulate 7 (nbs 56), 7 batches a step
+        >>> small_data_defaults(1_000, 8, 30)                   # 125 batches: accumulate 7 (nbs 56)
         {'nbs': 56, 'warmup_epochs': 1.5}
     """
     batches = max(1, -(-int(num_images) // max(1, int(batch))))
     accumulate = max(1, min(round(NOMINAL_BATCH / batch), batches // MIN_STEPS_PER_EPOCH))
-    return {"nbs": int(batch) * accumulate, "warmup_epochs": min(WARMUP_EPOCHS, 0.05 * int(epochs))}
+    settings: dict[str, Any] = {"nbs": int(batch) * accumulate, "warmup_epochs": min(WARMUP_EPOCHS, 0.05 * int(epochs))}
+    if int(epochs) * int(num_images) < SHORT_RUN_IMAGES:
+        settings.update(SHORT_RUN_AUGMENT)
+        if from_scratch:
+            settings.update(FROM_SCRATCH_OPTIMIZER)
+    return settings
 
 
 def _device_arg(device: Any) -> str:
@@ -250,7 +283,7 @@ def train_ultralytics(
     *,
     epochs: int = 30,
     imgsz: int = 640,
-    batch: int = 8,
+    batch: int | None = None,
     freeze: Any = None,
     lr: float | None = None,
     device: Any = "auto",
@@ -270,9 +303,11 @@ def train_ultralytics(
     """Fine-tune (or train from a ``.yaml``) a YOLO model with ultralytics; see :func:`detectkit.training.finetune.finetune`.
 
     ``overrides`` go to ultralytics' ``train`` as they are (``mosaic=0.5``, ``close_mosaic=2``, ``hsv_h=0``...).
-    ``nbs`` and ``warmup_epochs`` default to :func:`small_data_defaults` (ultralytics' own on large
-    datasets); ``optimizer="auto"`` is ultralytics' choice (AdamW with a learning rate fitted to the
-    class count for runs under 10,000 optimizer steps, which any short run on a small dataset is).
+    ``batch=None`` is :func:`default_batch`. ``nbs``, ``warmup_epochs`` and, in a short run,
+    ``mosaic`` and ``scale`` default to :func:`small_data_defaults` (ultralytics' own on large datasets
+    and long runs); ``optimizer="auto"`` with no ``lr`` is ultralytics' choice (AdamW with a learning
+    rate fitted to the class count for runs under 10,000 optimizer steps), except in a short run from
+    a ``.yaml``, which trains with AdamW at 0.003 (see :func:`small_data_defaults`).
     ``schedule``: ``"cosine"`` or ``"linear"`` (ultralytics' two). On resume, ultralytics keeps the
     interrupted run's settings (its epochs included).
 
@@ -289,15 +324,18 @@ def train_ultralytics(
     save_dir_existed, data_dir = save_dir.exists(), save_dir / "data"
     data_existed = data_dir.exists()
     last = save_dir / "weights" / "last.pt"
+    from_scratch = False
     if resume:
         last = Path(resume) if isinstance(resume, (str, os.PathLike)) else last
         if not last.is_file():
             raise WeightsNotFoundError(f"{last}: no checkpoint to resume from (train first, or pass resume=path/to/last.pt)")
         source = str(last)
     elif looks_like_yolo_config(model) and not Path(model).is_file():
-        source = model  # an architecture: trained from scratch
+        source, from_scratch = model, True  # an architecture: trained from scratch
     else:
         source = str(resolve_weights(model, family="ultralytics"))
+    if batch is None:
+        batch = default_batch(len(train))
     try:
         with keep_torch_threads():
             yolo = ultralytics.YOLO(source, task="detect")  # the file is read (safely) before anything is written
@@ -307,7 +345,7 @@ def train_ultralytics(
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsFormatError(f"{source}: ultralytics could not load this model ({reason})") from exc
     try:
-        return _train(yolo, model, source, train, val, last, data_dir, epochs=epochs, imgsz=imgsz, batch=batch,
+        return _train(yolo, model, source, train, val, last, data_dir, from_scratch, epochs=epochs, imgsz=imgsz, batch=batch,
                       freeze=freeze, lr=lr, device=device, save_dir=save_dir, seed=seed, resume=resume,
                       patience=patience, optimizer=optimizer, schedule=schedule, workers=workers, plots=plots,
                       progress=progress, final_eval=final_eval, time_budget=time_budget, **overrides)
@@ -337,7 +375,7 @@ def _remove_failed_run_files(save_dir: Path, save_dir_existed: bool, data_dir: P
 
 
 def _train(yolo: Any, model: str, source: str, train: DetectionDataset, val: DetectionDataset, last: Path,
-           data_dir: Path, *, epochs: int, imgsz: int, batch: int, freeze: Any, lr: float | None, device: Any,
+           data_dir: Path, from_scratch: bool, *, epochs: int, imgsz: int, batch: int, freeze: Any, lr: float | None, device: Any,
            save_dir: Path, seed: int, resume: Any, patience: int | None, optimizer: str, schedule: str,
            workers: int, plots: bool, progress: bool, final_eval: bool, time_budget: float | None,
            **overrides: Any) -> TrainRun:
@@ -352,7 +390,10 @@ def _train(yolo: Any, model: str, source: str, train: DetectionDataset, val: Det
             optimizer.lower(), optimizer), cos_lr=schedule == "cosine", patience=patience or 0, plots=bool(plots),
         amp=device_arg not in ("cpu", "mps"), val=True, verbose=False,
     )
-    args.update(small_data_defaults(len(train), int(batch), int(epochs)))
+    defaults = small_data_defaults(len(train), int(batch), int(epochs), from_scratch=from_scratch)
+    if optimizer != "auto" or lr is not None:  # the caller chose: only the short run's augmentation applies
+        defaults = {k: v for k, v in defaults.items() if k not in FROM_SCRATCH_OPTIMIZER}
+    args.update(defaults)
     if lr is not None:
         args["lr0"] = float(lr)
     if time_budget is not None:

@@ -105,7 +105,7 @@ def test_detectkit_onnx_converts_with_its_metadata(checkpoint, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchvision_int8_is_quantised_and_scores_alike(checkpoint, tmp_path):
+def test_torchvision_int8_is_quantised_and_scores_alike(checkpoint, converted, tmp_path):
     from detectkit.training.synthetic import make_shapes_dataset
 
     data = make_shapes_dataset(tmp_path / "shapes", n_train=2, n_val=2, imgsz=160)
@@ -113,7 +113,7 @@ def test_torchvision_int8_is_quantised_and_scores_alike(checkpoint, tmp_path):
     backend = load_openvino_backend(folder, CPU)
     assert backend.precision == "int8"
     options = Detector(checkpoint, device="cpu", conf=0.05).options
-    full = load_openvino_backend(to_openvino(checkpoint, tmp_path / "f_openvino_model"), CPU)
+    full = load_openvino_backend(converted, CPU)  # the fp32 conversion of the same checkpoint
     image = _images()[0]
     a, b = full.predict([image], options)[0], backend.predict([image], options)[0]
     assert len(b) > 0 and b.names == a.names and backend.quantization == "int8-nncf"
