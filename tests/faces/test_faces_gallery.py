@@ -445,3 +445,30 @@ def test_a_writer_that_cannot_get_the_lock_fails_cleanly(backend, where):
         assert gallery.names() == ["Alice"]
         gallery.add("Bob", unit(rng, 1), KEY)  # the lock is free again
         assert gallery.names() == ["Alice", "Bob"]
+
+
+@pytest.mark.parametrize("top_k", [0, -1, True, 1.5, "2"])
+def test_search_refuses_a_top_k_that_is_not_a_whole_number_of_at_least_one(top_k):
+    from detectkit.errors import ModelError
+
+    with Gallery(":memory:") as gallery:
+        gallery.add("Alice", unit(np.random.default_rng(0), 1), KEY)
+        with pytest.raises(ModelError, match="top_k must be a whole number of at least 1"):
+            gallery.search_arrays(unit(np.random.default_rng(1), 1), KEY, top_k=top_k)
+        names, _ = gallery.search_arrays(unit(np.random.default_rng(1), 1), KEY, top_k=np.int64(1))
+        assert names.tolist() == [["Alice"]]
+
+
+def test_server_search_of_an_empty_batch_finds_nothing_and_a_foreign_gallery_is_refused(postgres_url):
+    """PostgreSQL's own search (``hnsw``/``scan``): no queries, no answer, even from a gallery enrolled
+    with another model; a real query names the model it holds."""
+    import uuid
+
+    from gallery_backends import schema_url
+
+    with Gallery(schema_url(postgres_url, f"t_{uuid.uuid4().hex[:10]}_foreign"), index="scan") as gallery:
+        gallery.add("Bob", unit(np.random.default_rng(0), 2), OTHER)
+        names, sims = gallery.search_arrays(np.zeros((0, 8), np.float32), KEY, top_k=2)
+        assert names.shape == sims.shape == (0, 2)
+        with pytest.raises(GalleryError, match="holds embeddings of .*fedcba98.* only"):
+            gallery.search_arrays(unit(np.random.default_rng(1), 1), KEY)
