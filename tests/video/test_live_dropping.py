@@ -41,3 +41,29 @@ def test_an_empty_buffer_answers_an_empty_batch_when_the_wait_is_over():
     assert buffer.get(4, fill=True, timeout=0.01) == [] and buffer.get(1, timeout=0.01) == []
     buffer.close()
     assert buffer.get(1, timeout=30.0) is None
+
+
+def test_get_waits_for_an_item_that_comes_while_it_waits():
+    """An item put while ``get`` waits is returned: ``get`` does not give up before its timeout. The
+    producer puts once the consumer is inside ``Condition.wait`` (an event, not a sleep); the 0.9 s
+    timeout only bounds how long the producer thread may take to be scheduled."""
+    import threading
+
+    buffer = FrameBuffer(2, drop_oldest=True)
+    waiting = threading.Event()
+    real_wait = buffer._cond.wait
+
+    def wait(timeout=None):
+        waiting.set()
+        return real_wait(timeout)
+
+    buffer._cond.wait = wait
+
+    def produce():
+        if waiting.wait(30.0):
+            buffer.put("frame")
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    assert buffer.get(timeout=0.9) == ["frame"]
+    producer.join(30.0)
