@@ -72,3 +72,26 @@ def test_yolo_is_given_the_imgsz_asked_for():
     assert detector.backend.model.predictor.args.imgsz == 160
     detector(IMAGE, imgsz=96)
     assert detector.backend.model.predictor.args.imgsz == 96
+
+
+def test_yolo_half_asks_ultralytics_for_16_bit_floats():
+    """On CUDA ``half=True`` is ultralytics' ``quantize=16`` (>= 8.4; ``half=True`` before): checked on
+    the arguments the backend hands ultralytics' predict, since no CUDA device is needed for that."""
+    from dataclasses import replace
+
+    detector = Detector("yolov8n.yaml", device="cpu")
+    seen: dict = {}
+
+    def predict(images, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    detector.backend.model.predict = predict
+    assert detector.backend.predict([IMAGE], replace(detector.options, half=True)) == []
+    if detector.backend._has_quantize:
+        assert seen["quantize"] == 16 and "half" not in seen
+    else:
+        assert seen["half"] is True and "quantize" not in seen
+    seen.clear()
+    detector.backend.predict([IMAGE], detector.options)
+    assert "quantize" not in seen and "half" not in seen
