@@ -202,8 +202,8 @@ class FaceRecognizer:
     """Face enrolment, verification and identification over a persistent gallery.
 
     Args:
-        gallery: a :class:`Gallery`, a path to its SQLite file (created when missing), or
-            ``None`` for an in-memory gallery.
+        gallery: a :class:`Gallery`, a path to its SQLite file (created when missing), a
+            ``postgresql://`` URL (PostgreSQL + pgvector), or ``None`` for an in-memory gallery.
         detector: a face detector (an object with ``detect(images)``), or a registered name
             (``"mtcnn"``, ``"haar"``; default: MTCNN, all faces, 20 px minimum).
         embedder: a face :class:`~detectkit.faces.embedders.Embedder`, a registered name
@@ -213,7 +213,8 @@ class FaceRecognizer:
             documented figure for the embedder's model, see the module docstring).
         quality: the enrolment photo checks.
         device: device for the detector and embedder made here.
-        index: gallery search, ``"exact"`` or ``"faiss"`` (for a gallery made here).
+        index: gallery search (for a gallery made here): ``"exact"`` or ``"faiss"`` in this process,
+            or, on PostgreSQL, ``"hnsw"`` or ``"scan"`` in the server (see :class:`Gallery`).
         create: for a gallery path: create the file when it is missing (``False``: an error).
             The file is opened last, so a model that fails to load leaves no file behind.
 
@@ -235,7 +236,7 @@ class FaceRecognizer:
         threshold: float | None = None,
         quality: QualityPolicy | None = None,
         device: Any = "auto",
-        index: Literal["exact", "faiss"] = "exact",
+        index: Literal["exact", "faiss", "hnsw", "scan"] = "exact",
         create: bool = True,
     ) -> None:
         self.embedder: Embedder = make_embedder(embedder, device=device)

@@ -41,7 +41,7 @@ from ..errors import DetectKitError, ModelError, WeightsFormatError, WeightsNotF
 from .data_model import DetectionDataset
 from .run import TrainRun, fitness, plot_history, write_history
 
-__all__ = ["train_ultralytics", "offline_ultralytics", "local_font", "small_data_defaults"]
+__all__ = ["train_ultralytics", "offline_ultralytics", "local_font", "small_data_defaults", "default_batch", "auto_optimizer"]
 
 log = logging.getLogger("detectkit.training")
 _patch_lock = threading.RLock()
@@ -269,6 +269,19 @@ def small_data_defaults(num_images: int, batch: int, epochs: int, *, from_scratc
     return settings
 
 
+def auto_optimizer(num_images: int, batch: int, nbs: int, epochs: int) -> str:
+    """The optimizer ultralytics' ``optimizer="auto"`` picks, named, for a run given its own ``lr``
+    (under "auto" ultralytics ignores ``lr0``): AdamW for a run of at most 10,000 iterations as
+    ultralytics counts them, else SGD (ultralytics' own choice there, MuSGD, sets its own rate too).
+
+    Example:
+        >>> auto_optimizer(64, 4, 4, 20), auto_optimizer(100_000, 16, 64, 100)
+        ('AdamW', 'SGD')
+    """
+    iterations = -(-int(num_images) // max(int(batch), int(nbs))) * int(epochs)
+    return "AdamW" if iterations <= 10_000 else "SGD"
+
+
 def _device_arg(device: Any) -> str:
     from ..devices import select_device
 
@@ -307,7 +320,8 @@ def train_ultralytics(
     ``mosaic`` and ``scale`` default to :func:`small_data_defaults` (ultralytics' own on large datasets
     and long runs); ``optimizer="auto"`` with no ``lr`` is ultralytics' choice (AdamW with a learning
     rate fitted to the class count for runs under 10,000 optimizer steps), except in a short run from
-    a ``.yaml``, which trains with AdamW at 0.003 (see :func:`small_data_defaults`).
+    a ``.yaml``, which trains with AdamW at 0.003 (see :func:`small_data_defaults`); ``"auto"`` with an
+    ``lr`` is the optimizer ultralytics would pick, at that rate (:func:`auto_optimizer`).
     ``schedule``: ``"cosine"`` or ``"linear"`` (ultralytics' two). On resume, ultralytics keeps the
     interrupted run's settings (its epochs included).
 
@@ -396,6 +410,8 @@ def _train(yolo: Any, model: str, source: str, train: DetectionDataset, val: Det
     args.update(defaults)
     if lr is not None:
         args["lr0"] = float(lr)
+        if args["optimizer"] == "auto":  # ultralytics' "auto" would ignore lr0: make its choice here
+            args["optimizer"] = auto_optimizer(len(train), int(batch), int(args["nbs"]), int(epochs))
     if time_budget is not None:
         args["time"] = float(time_budget) / 3600.0  # ultralytics counts hours
     if resume:

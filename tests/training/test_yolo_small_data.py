@@ -53,6 +53,9 @@ def test_a_chosen_optimizer_or_lr_is_kept(recorded):
     assert args["optimizer"] == "SGD" and "lr0" not in args and "lrf" not in args and args["mosaic"] == 0.0
     args = recorded(64, epochs=20, imgsz=64, lr=0.001, optimizer="adamw")
     assert (args["optimizer"], args["lr0"]) == ("AdamW", 0.001)
+    # an lr with optimizer "auto": ultralytics' "auto" would ignore lr0, so its choice is made here
+    args = recorded(64, epochs=20, imgsz=64, lr=0.02)
+    assert (args["optimizer"], args["lr0"]) == ("AdamW", 0.02) and "lrf" not in args
 
 
 def test_pretrained_weights_keep_ultralytics_optimizer_choice(recorded, tmp_path):
