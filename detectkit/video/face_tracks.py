@@ -11,8 +11,10 @@ and tracked with ByteTrack; a face is embedded and matched against the gallery o
 
 The identity shown is a vote over the track's last ``history`` matches (the most
 frequent name, ``None`` for unknown; ties go to the higher total similarity), so one
-bad frame (a blink, a turned head) does not flip the name. Tracks not seen for
-``forget_after`` frames are forgotten, so memory stays flat.
+bad frame (a blink, a turned head) does not flip the name. A track that ByteTrack finds
+again after losing it for a frame or more (an occlusion, a scene cut) starts its votes
+afresh: the face it found may be someone else. Tracks not seen for ``forget_after``
+frames are forgotten, so memory stays flat.
 
 The recogniser is any object with the :class:`detectkit.FaceRecognizer` methods used here:
 ``detect(frames) -> list[Detections]``, ``embed(frame, faces) -> (N, D)`` and
@@ -173,6 +175,10 @@ class FaceTrackIdentity:
         n = len(faces)
         self.faces_seen += n
         ids = faces.tracker_id if faces.tracker_id is not None else np.full(n, -1, np.int64)
+        for track_id in ids:
+            votes = self.tracks.get(int(track_id))
+            if votes is not None and self.frame - votes.last_seen > 1:  # lost, then found again: maybe someone else
+                del self.tracks[int(track_id)]
         due = [i for i in range(n) if self._due(int(ids[i]))]
         fresh: dict[int, tuple[str | None, float]] = {}
         if due:

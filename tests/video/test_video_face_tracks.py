@@ -179,3 +179,20 @@ def test_a_new_frame_size_does_not_hand_old_names_to_new_faces():
     assert all(list(faces.identity) == ["bob"] for faces in after)
     assert identity.tracker.resets == 1
     assert set(before[-1].tracker_id.tolist()).isdisjoint(after[0].tracker_id.tolist())  # ids are never reused
+
+
+def test_a_track_found_again_after_a_gap_is_identified_afresh():
+    """A face lost for a few frames (a scene cut, an occlusion) and picked up again by ByteTrack on the
+    same track is identified again from scratch: its old votes are not the new face's name."""
+    recognizer = FakeRecognizer()
+    identity = FaceTrackIdentity(recognizer, recheck_every=30)
+    alice = faces_clip(10, people=((RED, 100, 0),))
+    gap = [np.full((120, 320, 3), 30, np.uint8)] * 3
+    stranger = faces_clip(8, people=((GREEN, 100, 0),))  # the same place, someone not in the gallery
+    results = [identity.process([frame])[0] for frame in alice + gap + stranger]
+    assert all(list(r.identity) == ["alice"] for r in results[:10])
+    assert all(len(r) == 0 for r in results[10:13])
+    after = results[13:]
+    assert {int(r.tracker_id[0]) for r in after} == {int(results[0].tracker_id[0])}  # ByteTrack kept the track
+    assert all(list(r.identity) == [None] for r in after)  # but not alice's name
+    assert recognizer.embedded == 2  # alice once, the stranger once
