@@ -5,6 +5,11 @@ script and style links carry the token (a browser sends no header for them), so 
 HTML is served with ``{{token_query}}`` filled in; the scripts keep the token in the
 tab's ``sessionStorage`` and send it as a Bearer header to the API.
 
+``/docs`` is Swagger UI over ``/openapi.json``. Its script and style are served from here
+(``/docs/files/...``), out of the ``fastapi-offline`` package (``[serve]`` extra: Swagger UI 5,
+which reads FastAPI's OpenAPI 3.1), so the page works without internet; without that
+package they come from Swagger's CDN, as FastAPI's own ``/docs`` does.
+
 Example:
     >>> from detectkit.serve.routes_pages import page_text
     >>> "{{token_query}}" in page_text("live.html")
@@ -12,19 +17,26 @@ Example:
 """
 
 
+import importlib.util
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .auth import request_token
 
-__all__ = ["pages_router", "page_text", "login_page", "PAGE_HEADERS", "STATIC_FILES"]
+__all__ = ["pages_router", "page_text", "login_page", "swagger_ui_folder", "PAGE_HEADERS", "STATIC_FILES", "DOCS_FILES"]
 
 STATIC_FILES = {
     "app.js": "text/javascript",
     "live.js": "text/javascript",
     "enrol.js": "text/javascript",
     "style.css": "text/css",
+}
+DOCS_FILES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
 }
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
@@ -39,6 +51,22 @@ PAGE_HEADERS = {
 def page_text(name: str) -> str:
     """A file of ``detectkit/serve/static`` as text."""
     return resources.files("detectkit.serve").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def swagger_ui_folder() -> Path | None:
+    """The folder holding Swagger UI's files (``DOCS_FILES``) from ``fastapi-offline``, or ``None``
+    when that package is not installed (``/docs`` then loads them from Swagger's CDN).
+
+    Example:
+        >>> folder = swagger_ui_folder()
+        >>> folder is None or (folder / "swagger-ui-bundle.js").is_file()
+        True
+    """
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    return folder if all((folder / name).is_file() for name in DOCS_FILES) else None
 
 
 def login_page(nonce: str) -> str:
@@ -78,9 +106,25 @@ def pages_router(context: Any) -> Any:
 
     @router.get("/docs")
     def docs(request: Request) -> HTMLResponse:
-        # Swagger UI's own files come from its CDN: the page needs a browser with internet access;
-        # /openapi.json (the description itself) is served from here.
         token = quote(request_token(request.scope) or "", safe="")
-        return get_swagger_ui_html(openapi_url=f"/openapi.json?token={token}", title="detectkit serve: API")
+        files = {}
+        if swagger_ui_folder() is not None:  # served from here; else FastAPI's defaults: Swagger's CDN
+            files = {
+                "swagger_js_url": f"/docs/files/swagger-ui-bundle.js?token={token}",
+                "swagger_css_url": f"/docs/files/swagger-ui.css?token={token}",
+                "swagger_favicon_url": f"/docs/files/favicon.png?token={token}",
+            }
+        return get_swagger_ui_html(openapi_url=f"/openapi.json?token={token}", title="detectkit serve: API", **files)
+
+    @router.get("/docs/files/{name}")
+    def docs_file(name: str) -> Response:
+        from fastapi.responses import FileResponse
+
+        from .http_errors import NotFound
+
+        folder, kind = swagger_ui_folder(), DOCS_FILES.get(name)
+        if folder is None or kind is None:
+            raise NotFound(f"no file {name!r}" + ("" if folder else " (pip install fastapi-offline for Swagger UI's files)"))
+        return FileResponse(folder / name, media_type=kind, headers={"X-Content-Type-Options": "nosniff"})
 
     return router

@@ -14,7 +14,8 @@ def client(settings, client_for):
     return client_for(create_app(settings))
 
 
-PROTECTED_GETS = ["/api/info", "/api/faces/people", "/api/streams", "/", "/enrol", "/static/app.js", "/docs", "/openapi.json", "/streams/x.mjpg"]
+PROTECTED_GETS = ["/api/info", "/api/faces/people", "/api/streams", "/", "/enrol", "/static/app.js", "/docs", "/docs/files/swagger-ui.css",
+                  "/openapi.json", "/streams/x.mjpg"]
 
 
 def test_health_needs_no_token(client):
@@ -117,3 +118,19 @@ def test_cli_builds_the_app_with_a_token_from_the_environment(monkeypatch, tmp_p
         info = client.get("/api/info", headers=AUTH).json()
         assert info["streams"] == ["cam"] and info["faces"]["model"].startswith("hog-face@")
         assert (tmp_path / "g.db").is_file()
+
+
+def test_docs_page_and_its_files_are_served_from_here(client):
+    from detectkit.serve.routes_pages import swagger_ui_folder
+
+    page = client.get("/docs", headers=AUTH)
+    assert page.status_code == 200
+    if swagger_ui_folder() is None:
+        pytest.skip("fastapi-offline is not installed: /docs takes Swagger UI from its CDN")
+    assert "cdn." not in page.text and f"/docs/files/swagger-ui-bundle.js?token={TOKEN}" in page.text
+    script = client.get("/docs/files/swagger-ui-bundle.js", headers=AUTH)
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "SwaggerUIBundle" in script.text
+    assert client.get("/docs/files/swagger-ui.css", headers=AUTH).headers["content-type"].startswith("text/css")
+    for name in ("index.html", "..%2Fcore.py", "nope.js"):  # only the files the page needs
+        assert client.get(f"/docs/files/{name}", headers=AUTH).status_code == 404, name

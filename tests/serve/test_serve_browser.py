@@ -94,3 +94,34 @@ def test_enrol_in_the_browser_and_see_the_name_on_the_live_view(chromium, settin
     for name in ("enrol.png", "live.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     print(f"screenshots: {tmp_path / 'enrol.png'} {tmp_path / 'live.png'}")
+
+
+def test_the_api_docs_render_in_a_browser_without_internet(chromium, settings, tmp_path):
+    """/docs (Swagger UI) with its script and style served by detectkit: the browser here has no
+    internet, and any request leaving 127.0.0.1 is aborted and counted."""
+    from detectkit.serve import create_app
+    from detectkit.serve.routes_pages import swagger_ui_folder
+
+    if swagger_ui_folder() is None:
+        pytest.skip("needs fastapi-offline (the [serve] extra) for Swagger UI's files")
+    with running_server(create_app(settings)) as base:
+        page = chromium.new_page()
+        outside: list[str] = []
+
+        def route(request_route):
+            url = request_route.request.url
+            if url.startswith(base):
+                request_route.continue_()
+            else:
+                outside.append(url)
+                request_route.abort()
+
+        page.route("**/*", route)
+        page.goto(f"{base}/docs?token={TOKEN}")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)  # the operations, from /openapi.json
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/api/detect" in paths and "/api/faces/identify" in paths, paths
+        assert "detectkit serve" in page.inner_text(".title")
+        page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+        assert outside == []
+        page.close()
