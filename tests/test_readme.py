@@ -97,6 +97,8 @@ COVERED = {
     "data shapes": "here: test_fine_tuning_example_learns",
     "train": "here: test_fine_tuning_example_learns",
     "export": "here: test_fine_tuning_example_learns",
+    "serve": "tests/serve/test_serve_cli.py::test_serve_command_as_the_readme_shows",
+    "batch": "tests/batch/test_batch_ray.py::test_cli_batch_over_one_photo",
 }
 
 
