@@ -15,6 +15,7 @@ def test_face_found_in_98_percent_of_lfw(shared):
 
     paths = find_images(shared("data/faces/lfw/lfw-deepfunneled"))
     assert len(paths) == 1199
+    paths = paths[::3]  # 400 photos: a third of the time (on all 1199 MTCNN found the face in every one, 2026-12-01)
     detector = FaceDetector(device="cpu", batch_size=32)
     found = 0
     for start in range(0, len(paths), 64):
