@@ -10,13 +10,16 @@ it skip with a reason when it is absent.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 _session_tmp = Path(tempfile.mkdtemp(prefix="detectkit-tests-"))
+atexit.register(shutil.rmtree, _session_tmp, True)  # its caches (converted models) go with the session
 os.environ["DETECTKIT_OFFLINE"] = "1"
 os.environ["DETECTKIT_CACHE"] = str(_session_tmp / "cache")
 os.environ.setdefault("YOLO_OFFLINE", "1")
