@@ -56,6 +56,30 @@ def _torch_threads_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
         )
 
 
+@pytest.fixture(autouse=True)
+def _sigint_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Put Ctrl-C's handling back as it was when a test (or a library it calls) changed it, and say so.
+
+    A process that leaves SIGINT ignored or blocked hands that to every child it starts: a child then
+    cannot be interrupted (seen once in a full run: tests/video/test_video_interrupt.py's child ran
+    to the end through its SIGINT). Restored, not failed, since the changer may be a library."""
+    import signal
+    import warnings
+
+    handler = signal.getsignal(signal.SIGINT)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    changed = []
+    if signal.getsignal(signal.SIGINT) is not handler:
+        changed.append(f"SIGINT handler {signal.getsignal(signal.SIGINT)!r} (was {handler!r})")
+        signal.signal(signal.SIGINT, handler if handler is not None else signal.SIG_DFL)
+    if signal.pthread_sigmask(signal.SIG_BLOCK, []) != blocked:
+        changed.append(f"blocked signals {sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))} (were {sorted(blocked)})")
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    if changed:
+        warnings.warn(f"{request.node.nodeid} changed {'; '.join(changed)}: restored", stacklevel=1)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return need_shared("")

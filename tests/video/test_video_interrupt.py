@@ -12,7 +12,10 @@ import pytest
 from video_helpers import SIZE, count_frames, write_video
 
 CHILD = """
-import sys, threading
+import signal, sys, threading
+# Ctrl-C as a terminal delivers it, whatever the test process (or a library in it) did to SIGINT
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 from detectkit.cli import main
 rc = main(sys.argv[1:])
 print("THREADS", sorted(t.name for t in threading.enumerate()), flush=True)
