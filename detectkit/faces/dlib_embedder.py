@@ -27,7 +27,7 @@ from ..devices import select_device
 from ..errors import ModelError
 from .dlib_chip import CHIP_PADDING, CHIP_SIZE, MTCNN_TEMPLATE, face_chips
 from .dlib_resnet import DESCRIPTOR_DIM, load_dlib_resnet
-from .embedders import EMBEDDERS, CropSpec, l2_normalise
+from .embedders import EMBEDDERS, CropSpec, embedding_batch_size, l2_normalise
 from .model_key import ModelKey
 
 __all__ = ["DlibResNetEmbedder", "BOX_TEMPLATE", "MODEL_NAME", "landmarks_from_boxes", "make_dlib_resnet", "auto_embedder"]
@@ -106,9 +106,7 @@ class DlibResNetEmbedder:
         self.dim = DESCRIPTOR_DIM
         self.crop = CropSpec(self.size, template=tuple(map(tuple, self.template)), padding=self.padding)
         self.dlib_distance_threshold = raw.distance_threshold
-        self.batch_size = int(batch_size or (64 if self.device.type == "cuda" else 32))
-        if self.batch_size < 1:
-            raise ModelError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = embedding_batch_size(batch_size, self.device)
         self._lock = threading.Lock()
 
     @property

@@ -49,7 +49,7 @@ from ..detections import Detections
 from ..devices import select_device
 from ..errors import ModelError, WeightsFormatError
 from .align import DEFAULT_MARGIN, IMAGE_SIZE, box_crops
-from .embedders import EMBEDDERS, CropSpec, check_crops, l2_normalise
+from .embedders import EMBEDDERS, CropSpec, check_crops, embedding_batch_size, l2_normalise
 from .model_key import ModelKey  # re-exported: ``from detectkit.faces.embedder import ModelKey`` keeps working
 
 __all__ = ["FaceEmbedder", "ModelKey", "make_facenet", "load_facenet", "state_dict_version", "DEFAULT_WEIGHTS", "EMBEDDING_DIM"]
@@ -219,9 +219,7 @@ class FaceEmbedder:
         if not 0 <= self.margin < IMAGE_SIZE:
             raise ModelError(f"margin must be in [0, {IMAGE_SIZE}), got {margin}")
         self.crop = CropSpec(IMAGE_SIZE, margin=self.margin)
-        self.batch_size = int(batch_size or (64 if self.device.type == "cuda" else 32))
-        if self.batch_size < 1:
-            raise ModelError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = embedding_batch_size(batch_size, self.device)
         self._lock = threading.Lock()
 
     @property

@@ -44,7 +44,7 @@ from ..errors import ModelError
 from ..registry import BuiltinRegistry
 from .model_key import ModelKey
 
-__all__ = ["Embedder", "CropSpec", "EMBEDDERS", "EmbedderFactory", "register_embedder", "make_embedder", "check_crops", "l2_normalise"]
+__all__ = ["Embedder", "CropSpec", "EMBEDDERS", "EmbedderFactory", "register_embedder", "make_embedder", "check_crops", "l2_normalise", "embedding_batch_size"]
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,20 @@ def check_crops(crops: Any, spec: CropSpec) -> np.ndarray:
     if crops.ndim != 4 or crops.shape[1:] != spec.shape:
         raise ModelError(f"face crops must have shape (N, {', '.join(map(str, spec.shape))}), got {crops.shape}")
     return crops
+
+
+def embedding_batch_size(batch_size: int | None, device: Any) -> int:
+    """Faces per network call: ``batch_size``, or 64 on CUDA and 32 elsewhere; ModelError below 1.
+
+    Example:
+        >>> import torch
+        >>> embedding_batch_size(None, torch.device("cpu")), embedding_batch_size(8, torch.device("cpu"))
+        (32, 8)
+    """
+    size = int(batch_size or (64 if device.type == "cuda" else 32))
+    if size < 1:
+        raise ModelError(f"batch_size must be at least 1, got {batch_size}")
+    return size
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

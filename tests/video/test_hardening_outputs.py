@@ -96,16 +96,23 @@ def test_run_json_path_that_is_a_folder(clip, tmp_path, squares_model, capsys):
     assert f"{tmp_path}: is a folder" in _error_line(capsys)
 
 
-def test_run_json_to_a_closed_pipe_ends_quietly(clip, squares_model, tmp_path):
-    script = (
-        "import sys; sys.path.insert(0, %r)\n"
+def _squares_cli_script(argv: list[str]) -> str:
+    """A ``python -c`` script: register this module's square-finding backend as ``test-squares``, then
+    ``detectkit`` with ``argv`` (exit status passed on)."""
+    return (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from detectkit.detection import register_backend\n"
         "from test_hardening_outputs import _SquareBackend\n"
         "register_backend('test-squares', family='test', claims=lambda s: s == 'test-squares',"
         " load=lambda s, d, **o: _SquareBackend(), priority=500)\n"
         "from detectkit.cli import main\n"
-        "sys.exit(main(['run', %r, '--model', 'test-squares', '--json', '-', '--max-frames', '200']))\n"
-    ) % (str(Path(__file__).parent), str(write_video(tmp_path / "long.avi", 200)))
+        f"sys.exit(main({argv!r}))\n"
+    )
+
+
+def test_run_json_to_a_closed_pipe_ends_quietly(clip, squares_model, tmp_path):
+    script = _squares_cli_script(["run", str(write_video(tmp_path / "long.avi", 200)), "--model", "test-squares",
+                                  "--json", "-", "--max-frames", "200"])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parent)]))
     # the reader takes 100 bytes and goes away, as `| head -c 100` does
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -154,15 +161,7 @@ def test_detect_json_to_a_closed_pipe_ends_quietly(tmp_path):
             grid[y : y + 8, x : x + 8] = 255  # about 100 boxes: long JSON lines, more than a pipe holds
     for i in range(60):
         cv2.imwrite(str(folder / f"{i:02d}.png"), grid)
-    script = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "from detectkit.detection import register_backend\n"
-        "from test_hardening_outputs import _SquareBackend\n"
-        "register_backend('test-squares', family='test', claims=lambda s: s == 'test-squares',"
-        " load=lambda s, d, **o: _SquareBackend(), priority=500)\n"
-        "from detectkit.cli import main\n"
-        "sys.exit(main(['detect', %r, '--model', 'test-squares', '--json', '-']))\n"
-    ) % (str(Path(__file__).parent), str(folder))
+    script = _squares_cli_script(["detect", str(folder), "--model", "test-squares", "--json", "-"])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parent)]))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.read(100)
